@@ -1,0 +1,62 @@
+//! JSON bodies: parsed from bytes with the failing field named (RFC 9457
+//! `field`), whatever Content-Type the client sent.
+
+use crate::error::ApiError;
+use serde::de::DeserializeOwned;
+
+/// Parse `bytes` as `T`, naming the field that failed.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        let field = missing_or_unknown_field(&msg)
+            .map(|f| if path == "." { f } else { format!("{path}.{f}") })
+            .or_else(|| (path != ".").then_some(path));
+        let detail = if inner.is_syntax() || inner.is_eof() {
+            format!("body is not valid JSON: {msg}")
+        } else {
+            msg
+        };
+        ApiError::InvalidRequest { field, detail }
+    })
+}
+
+/// serde names missing and unknown fields only in the message text.
+fn missing_or_unknown_field(msg: &str) -> Option<String> {
+    for prefix in ["missing field `", "unknown field `"] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_owned);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        code: String,
+        n: u32,
+    }
+
+    fn field_of(json: &str) -> Option<String> {
+        match parse::<Body>(json.as_bytes()) {
+            Err(ApiError::InvalidRequest { field, .. }) => field,
+            other => panic!("expected invalid_request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_missing_the_ill_typed_and_the_unknown_field() {
+        assert_eq!(field_of(r#"{"n": 1}"#).as_deref(), Some("code"));
+        assert_eq!(field_of(r#"{"code": "A", "n": "x"}"#).as_deref(), Some("n"));
+        assert_eq!(field_of(r#"{"code": "A", "n": 1, "x": 2}"#).as_deref(), Some("x"));
+        assert_eq!(field_of(r#"{"code": "#), None);
+    }
+}

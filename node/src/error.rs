@@ -1,0 +1,204 @@
+//! The node's one error type and its single mapping to RFC 9457 problem+json.
+//!
+//! Each variant's doc names its HTTP status and reason code (API.md). Store
+//! and internal errors are logged once here and never echoed to the caller.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `invalid_request`: malformed JSON or a missing / ill-typed field.
+    #[error("{detail}")]
+    InvalidRequest { field: Option<String>, detail: String },
+    /// 400 `idempotency_key_missing`.
+    #[error("redeem needs an Idempotency-Key header of 1-255 visible characters")]
+    IdempotencyKeyMissing,
+    /// 401 `unauthorized`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `forbidden`.
+    #[error("this role may not call this endpoint")]
+    Forbidden,
+    /// 403 `audience_mismatch`.
+    #[error("this code is not meant for this user")]
+    AudienceMismatch,
+    /// 404 `unknown_code`.
+    #[error("no such code")]
+    UnknownCode,
+    /// 404 `not_found`.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// 409 `already_redeemed`.
+    #[error("{0}")]
+    AlreadyRedeemed(&'static str),
+    /// 409 `idempotency_in_flight`.
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInFlight,
+    /// 409 `release_not_allowed`.
+    #[error("this campaign does not release uses on refund")]
+    ReleaseNotAllowed,
+    /// 410 `exhausted`.
+    #[error("no uses left in this campaign")]
+    Exhausted,
+    /// 410 `expired`.
+    #[error("the campaign ended")]
+    Expired,
+    /// 410 `not_started`.
+    #[error("the campaign has not started")]
+    NotStarted,
+    /// 410 `paused`.
+    #[error("the campaign is paused")]
+    Paused,
+    /// 421 `misdirected`: carries the owner this node knows, so a router can act.
+    #[error("this region does not own slot {slot} at the requested epoch")]
+    Misdirected { slot: u16, owner: Option<String>, epoch: Option<i64> },
+    /// 413 `payload_too_large`.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 422 `idempotency_key_reused`.
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
+    /// 429 `rate_limited`, with `Retry-After`.
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    /// 503 `unavailable`, with `Retry-After`: a store of this region is down.
+    #[error("{what} is unavailable")]
+    Unavailable { what: &'static str },
+    /// 500 `internal`: logged, never echoed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError::InvalidRequest { field: Some(field.into()), detail: detail.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidRequest { .. } | IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
+            Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Forbidden | AudienceMismatch => StatusCode::FORBIDDEN,
+            UnknownCode | NotFound(_) => StatusCode::NOT_FOUND,
+            AlreadyRedeemed(_) | IdempotencyInFlight | ReleaseNotAllowed => StatusCode::CONFLICT,
+            Exhausted | Expired | NotStarted | Paused => StatusCode::GONE,
+            Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
+            PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The reason code of API.md.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidRequest { .. } => "invalid_request",
+            IdempotencyKeyMissing => "idempotency_key_missing",
+            Unauthorized(_) => "unauthorized",
+            Forbidden => "forbidden",
+            AudienceMismatch => "audience_mismatch",
+            UnknownCode => "unknown_code",
+            NotFound(_) => "not_found",
+            AlreadyRedeemed(_) => "already_redeemed",
+            IdempotencyInFlight => "idempotency_in_flight",
+            ReleaseNotAllowed => "release_not_allowed",
+            Exhausted => "exhausted",
+            Expired => "expired",
+            NotStarted => "not_started",
+            Paused => "paused",
+            Misdirected { .. } => "misdirected",
+            PayloadTooLarge { .. } => "payload_too_large",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            RateLimited { .. } => "rate_limited",
+            Unavailable { .. } => "unavailable",
+            Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        self.status().canonical_reason().unwrap_or("Error")
+    }
+}
+
+/// Seconds a client should wait before retrying a 503.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            ApiError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                "internal error; see the node's logs with this Request-Id".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = json!({
+            "type": format!("https://coupon.example/problems/{}", self.code()),
+            "title": self.title(),
+            "status": status.as_u16(),
+            "detail": detail,
+            "code": self.code(),
+        });
+        match &self {
+            ApiError::InvalidRequest { field: Some(f), .. } => body["field"] = json!(f),
+            ApiError::Misdirected { slot, owner, epoch } => {
+                body["slot"] = json!(slot);
+                body["owner"] = json!(owner);
+                body["epoch"] = json!(epoch);
+            }
+            _ => {}
+        }
+        let mut resp = (status, body.to_string()).into_response();
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        let retry = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp.extensions_mut().insert(ReasonCode(self.code()));
+        resp
+    }
+}
+
+/// The reason code, left on the response for the metrics middleware.
+#[derive(Clone, Copy, Debug)]
+pub struct ReasonCode(pub &'static str);
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %e, "postgres unavailable");
+                ApiError::Unavailable { what: "postgres" }
+            }
+            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("57014") => {
+                // statement_timeout: the store is overloaded, not broken.
+                ApiError::Unavailable { what: "postgres" }
+            }
+            other => ApiError::Internal(format!("postgres: {other}")),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> ApiError {
+        tracing::warn!(error = %e, "redis unavailable");
+        ApiError::Unavailable { what: "redis" }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,100 @@
+//! `/v1/campaigns`: create, get, pause, resume (admin).
+
+use super::body::JsonBody;
+use crate::auth::Admin;
+use crate::domain::campaign::{CampaignView, CreateCampaign};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{campaigns, slots};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use coupon_core::{CampaignId, Code, Slot};
+use rand::seq::SliceRandom;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/campaigns", post(create))
+        .route("/v1/campaigns/{campaign_id}", get(read))
+        .route("/v1/campaigns/{campaign_id}/pause", post(pause))
+        .route("/v1/campaigns/{campaign_id}/resume", post(resume))
+}
+
+/// Create a campaign. Its home slot is the vanity code's slot, or a random
+/// slot this region owns.
+#[utoipa::path(post, path = "/v1/campaigns", request_body = CreateCampaign,
+    responses((status = 201, body = CampaignView), (status = 400, description = "invalid_request")))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
+pub async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    JsonBody(body): JsonBody<CreateCampaign>,
+) -> ApiResult<(StatusCode, Json<CampaignView>)> {
+    let new = body.validate()?;
+    if let Some(home) = &new.home_region {
+        if home != state.region() {
+            return Err(ApiError::invalid(
+                "home_region",
+                format!("this node serves region `{}`; send the request through a router", state.region()),
+            ));
+        }
+    }
+    let owned = slots::active(state.db()).await?;
+    let slot = match &new.code {
+        Some(code @ Code::Vanity(_)) => {
+            let s = code.slot().get();
+            if !owned.contains(&s) {
+                return Err(ApiError::Misdirected { slot: s, owner: None, epoch: None });
+            }
+            s
+        }
+        _ => *owned.choose(&mut rand::thread_rng()).ok_or(ApiError::Unavailable { what: "slot ownership" })?,
+    };
+    let id = CampaignId::random(Slot::new(slot).expect("owned slot"), &mut rand::thread_rng());
+    tracing::Span::current().record("slot", slot).record("campaign", id.as_str());
+    campaigns::insert(state.db(), id.as_str(), slot, &new).await?;
+    let view = view(&state, id.as_str()).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(get, path = "/v1/campaigns/{campaign_id}",
+    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
+pub async fn read(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<CampaignView>> {
+    parse_id(&id)?;
+    Ok(Json(view(&state, &id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/pause",
+    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
+pub async fn pause(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<CampaignView>> {
+    set_paused(&state, &id, true).await
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/resume",
+    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
+pub async fn resume(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<CampaignView>> {
+    set_paused(&state, &id, false).await
+}
+
+async fn set_paused(state: &AppState, id: &str, paused: bool) -> ApiResult<Json<CampaignView>> {
+    parse_id(id)?;
+    if !campaigns::set_paused(state.db(), id, paused).await? {
+        return Err(ApiError::NotFound("campaign"));
+    }
+    state.campaigns().forget(id);
+    Ok(Json(view(state, id).await?))
+}
+
+pub fn parse_id(id: &str) -> ApiResult<CampaignId> {
+    CampaignId::parse(id).map_err(|_| ApiError::NotFound("campaign"))
+}
+
+pub async fn view(state: &AppState, id: &str) -> ApiResult<CampaignView> {
+    let c = campaigns::by_id(state.db(), id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    let (redeemed, codes) = campaigns::counts(state.db(), id).await?;
+    Ok(CampaignView::new(c, state.region(), redeemed, codes))
+}

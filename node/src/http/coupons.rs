@@ -1,0 +1,140 @@
+//! `/v1/coupons/validate` and `/v1/coupons/redeem` (users).
+
+use super::body::JsonBody;
+use crate::auth::User;
+use crate::domain::idempotency::{request_hash, IdempotencyKey};
+use crate::error::{ApiError, ApiResult};
+use crate::redeem::{resolve, validate::Validation, RedeemRequest};
+use crate::state::AppState;
+use crate::store::attempts::Attempt;
+use crate::store::redemptions::Redemption;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// Header a router sets with the epoch it routed at; the fence checks it.
+pub const SLOT_EPOCH_HEADER: &str = "coupon-slot-epoch";
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// Longest order id accepted.
+pub const MAX_ORDER_ID: usize = 255;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/coupons/validate", post(validate))
+        .route("/v1/coupons/redeem", post(redeem))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateBody {
+    pub code: String,
+}
+
+#[utoipa::path(post, path = "/v1/coupons/validate", request_body = ValidateBody,
+    responses((status = 200, body = Validation)))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
+pub async fn validate(
+    State(state): State<AppState>,
+    User(user): User,
+    JsonBody(body): JsonBody<ValidateBody>,
+) -> ApiResult<Json<Validation>> {
+    let v = crate::redeem::validate::validate(&state, &user, &body.code).await?;
+    tracing::Span::current().record("campaign", v.campaign_id.as_str());
+    Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemBody {
+    pub code: String,
+    pub order_id: String,
+}
+
+#[utoipa::path(post, path = "/v1/coupons/redeem", request_body = RedeemBody,
+    params(("Idempotency-Key" = String, Header, description = "1-255 visible characters")),
+    responses((status = 201, body = Redemption), (status = 200, description = "replay", body = Redemption)))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
+pub async fn redeem(
+    State(state): State<AppState>,
+    User(user): User,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<RedeemBody>,
+) -> ApiResult<Response> {
+    let key = IdempotencyKey::from_headers(&headers)?;
+    if body.order_id.is_empty() || body.order_id.len() > MAX_ORDER_ID {
+        return Err(ApiError::invalid("order_id", "order_id must be 1-255 characters"));
+    }
+    let epoch = match headers.get(SLOT_EPOCH_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str().ok().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| {
+                ApiError::invalid("Coupon-Slot-Epoch", "must be an integer epoch")
+            })?,
+        ),
+    };
+    let result = redeem_inner(&state, &user, key, &body, epoch).await;
+    let (campaign_id, outcome) = match &result {
+        Ok((r, _)) => (Some(r.campaign_id.clone()), "redeemed"),
+        Err(e) => (None, e.code()),
+    };
+    log_attempt(&state, campaign_id, &body.code, &user, outcome);
+    let (r, replayed) = result?;
+    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let mut resp = (status, Json(r)).into_response();
+    if replayed {
+        resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+async fn redeem_inner(
+    state: &AppState,
+    user: &str,
+    key: IdempotencyKey,
+    body: &RedeemBody,
+    epoch: Option<i64>,
+) -> ApiResult<(Redemption, bool)> {
+    let code = resolve::shape(&body.code)?;
+    let span = tracing::Span::current();
+    span.record("slot", code.slot().get());
+    let hash = request_hash(code.as_str(), &body.order_id);
+    let r = resolve::resolve(state, &code).await?;
+    span.record("campaign", r.campaign.campaign_id.as_str());
+    // A retry of a success replays even if the campaign closed since; the
+    // claim engine looks the key up before anything else.
+    let gate = resolve::gate(&r, user);
+    let req = RedeemRequest {
+        campaign: r.campaign.clone(),
+        user: user.to_owned(),
+        key,
+        request_hash: hash,
+        order_id: body.order_id.clone(),
+        code: code.as_str().to_owned(),
+        target: r.target.clone(),
+        epoch,
+    };
+    if let Err(e) = gate {
+        return match crate::redeem::pg::replay_only(state.db(), &req).await? {
+            Some(prior) => Ok((prior, true)),
+            None => Err(e),
+        };
+    }
+    let outcome = state.claim().redeem(&req).await?;
+    Ok((outcome.redemption, outcome.replayed))
+}
+
+fn log_attempt(state: &AppState, campaign_id: Option<String>, code: &str, user: &str, result: &'static str) {
+    let attempt = Attempt {
+        campaign_id,
+        code: code.chars().take(64).collect(),
+        user_id: Some(user.to_owned()),
+        result,
+    };
+    if state.attempts().try_send(attempt).is_err() {
+        state.metrics().inc("coupon_attempt_log_dropped_total", &[]);
+    }
+}

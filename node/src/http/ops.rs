@@ -1,0 +1,40 @@
+//! `/livez`, `/readyz`, `/metrics`.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::time::Duration;
+
+/// Each readiness probe of a store gives up after this long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Ready when every store answers; names what does not.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let mut failing = Vec::new();
+    let pg = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(state.db())).await;
+    if !matches!(pg, Ok(Ok(_))) {
+        failing.push("postgres");
+    }
+    let mut redis = state.redis();
+    let pong = tokio::time::timeout(PROBE_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut redis)).await;
+    if !matches!(pong, Ok(Ok(_))) {
+        failing.push("redis");
+    }
+    let status = if failing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"ready": failing.is_empty(), "region": state.region(), "failing": failing})))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics().render())
+}

@@ -1,0 +1,20 @@
+//! The regional coupon node as a library: `main.rs` and the tests build the
+//! same app from [`start::build_state`] and [`http::app`].
+
+pub mod auth;
+pub mod cache;
+pub mod codegen;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod redeem;
+pub mod start;
+pub mod state;
+pub mod store;
+
+pub use http::app;
+
+/// The schema, embedded at build time from the workspace's `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -1,0 +1,261 @@
+//! The one Postgres transaction of DESIGN.md §4 step 6: fence, idempotency,
+//! pick a seat / code / use, insert, mark the code, append the outbox.
+//!
+//! Nothing here reads-then-writes a counter: every pick is re-checked by a
+//! unique index at insert (`ON CONFLICT DO NOTHING`), and a lost race just
+//! picks again with fresher data.
+
+use super::{RedeemOutcome, RedeemRequest, Target};
+use crate::domain::campaign::{Campaign, Kind};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{outbox, redemptions, slots};
+use coupon_core::{RedemptionId, Slot};
+use rand::Rng;
+use sqlx::{PgConnection, PgPool, Row};
+
+/// Picks retried after losing a race before answering 503.
+const MAX_PICKS: usize = 24;
+
+/// Upper bound on a redeem transaction; keeps the outbox feed's settle time honest.
+const STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '1500ms'";
+
+/// What a faster claim engine already reserved; Postgres re-checks it.
+#[derive(Debug, Default, Clone)]
+pub struct Hint {
+    pub seat_no: Option<i32>,
+    pub pool_code: Option<String>,
+}
+
+pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResult<RedeemOutcome> {
+    let c = &req.campaign;
+    let slot = c.slot;
+    let mut tx = db.begin().await?;
+    sqlx::query(STATEMENT_TIMEOUT).execute(&mut *tx).await?;
+    let epoch = slots::fence(&mut tx, slot, req.epoch).await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(req.key.lock_key(&req.user))
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Err(ApiError::IdempotencyInFlight);
+    }
+    if let Some(prior) = redemptions::by_key(&mut tx, &req.user, req.key.as_str()).await? {
+        return replay(prior, &req.request_hash);
+    }
+    let mut hint = hint;
+    for _ in 0..MAX_PICKS {
+        let use_no = free_use(&mut tx, c, &req.user)
+            .await?
+            .ok_or(ApiError::AlreadyRedeemed("this user reached the campaign's per-user limit"))?;
+        let (seat_no, pool_code) = match &req.target {
+            Target::Shared => match c.total_limit {
+                Some(total) => {
+                    let seat = match hint.seat_no.take() {
+                        Some(s) => s,
+                        None => pick_seat(&mut tx, c, total).await?.ok_or(ApiError::Exhausted)?,
+                    };
+                    (Some(seat), None)
+                }
+                None => (None, None),
+            },
+            Target::Code { code, .. } => {
+                lock_unused_code(&mut tx, code).await?;
+                (None, Some(code.clone()))
+            }
+            Target::PoolClaim => {
+                let code = match hint.pool_code.take() {
+                    Some(code) => {
+                        lock_unused_code(&mut tx, &code).await?;
+                        code
+                    }
+                    None => pop_code(&mut tx, c).await?.ok_or(ApiError::Exhausted)?,
+                };
+                (None, Some(code))
+            }
+        };
+        let id = RedemptionId::random(Slot::new(slot).expect("stored slot"), &mut rand::thread_rng());
+        let sql = format!(
+            "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
+             idempotency_key, request_hash, code, pool_code, seat_no, use_no, discount) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) \
+             ON CONFLICT DO NOTHING RETURNING {}",
+            redemptions::COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(&c.campaign_id)
+            .bind(slot as i32)
+            .bind(epoch)
+            .bind(&req.user)
+            .bind(&req.order_id)
+            .bind(req.key.as_str())
+            .bind(&req.request_hash)
+            .bind(&req.code)
+            .bind(&pool_code)
+            .bind(seat_no)
+            .bind(use_no)
+            .bind(serde_json::to_value(&c.discount).expect("discount serializes"))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            // Lost a race on a seat, code or use number: pick again.
+            if let Some(prior) = redemptions::by_key(&mut tx, &req.user, req.key.as_str()).await? {
+                return replay(prior, &req.request_hash);
+            }
+            continue;
+        };
+        let redemption = redemptions::from_row(&row)?;
+        if let Some(code) = &pool_code {
+            sqlx::query("UPDATE codes SET used = true WHERE code = $1")
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let event_id = format!("{}:coupon.redeemed", redemption.redemption_id);
+        let data = serde_json::to_value(&redemption).expect("redemption serializes");
+        outbox::append(&mut tx, &event_id, "coupon.redeemed", &c.campaign_id, &data).await?;
+        tx.commit().await?;
+        return Ok(RedeemOutcome { redemption, replayed: false });
+    }
+    tracing::warn!(campaign = %c.campaign_id, "redeem lost {MAX_PICKS} races in a row");
+    Err(ApiError::Unavailable { what: "postgres" })
+}
+
+fn replay(prior: redemptions::Redemption, request_hash: &str) -> ApiResult<RedeemOutcome> {
+    if prior.request_hash != request_hash {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Ok(RedeemOutcome { redemption: prior, replayed: true })
+}
+
+/// Lowest use number 1..per_user_limit this user has free.
+async fn free_use(conn: &mut PgConnection, c: &Campaign, user: &str) -> ApiResult<Option<i32>> {
+    let row = sqlx::query(
+        "SELECT u FROM generate_series(1, $3::int) u WHERE NOT EXISTS ( \
+           SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.user_id = $2 \
+           AND r.use_no = u AND r.released_at IS NULL) ORDER BY u LIMIT 1",
+    )
+    .bind(&c.campaign_id)
+    .bind(user)
+    .bind(c.per_user_limit)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| r.try_get(0)).transpose().map_err(ApiError::from)
+}
+
+/// A free seat, probing from a random start so racers spread out instead of
+/// all fighting over seat n+1; `None` when every seat is taken.
+async fn pick_seat(conn: &mut PgConnection, c: &Campaign, total: i32) -> ApiResult<Option<i32>> {
+    let taken: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
+         AND seat_no IS NOT NULL AND released_at IS NULL",
+    )
+    .bind(&c.campaign_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if taken >= total as i64 {
+        return Ok(None);
+    }
+    let start = rand::thread_rng().gen_range(1..=total);
+    for (lo, hi) in [(start, total), (1, start - 1)] {
+        if lo > hi {
+            continue;
+        }
+        let seat: Option<i32> = sqlx::query_scalar(
+            "SELECT s FROM generate_series($2::int, $3::int) s WHERE NOT EXISTS ( \
+               SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.seat_no = s \
+               AND r.seat_no IS NOT NULL AND r.released_at IS NULL) LIMIT 1",
+        )
+        .bind(&c.campaign_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if seat.is_some() {
+            return Ok(seat);
+        }
+    }
+    Ok(None)
+}
+
+/// Locks a named code row (both code paths lock the code before inserting,
+/// so they cannot deadlock) and refuses it if already used.
+async fn lock_unused_code(conn: &mut PgConnection, code: &str) -> ApiResult<()> {
+    let used: Option<bool> = sqlx::query_scalar("SELECT used FROM codes WHERE code = $1 FOR UPDATE")
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
+    match used {
+        None => Err(ApiError::UnknownCode),
+        Some(true) => Err(ApiError::AlreadyRedeemed("this code was already used")),
+        Some(false) => Ok(()),
+    }
+}
+
+/// The next unused pool code, from a random start over the partial index of
+/// unused codes: used rows are never walked, so claims stay fast at 90 % used.
+async fn pop_code(conn: &mut PgConnection, c: &Campaign) -> ApiResult<Option<String>> {
+    let max: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM codes WHERE campaign_id = $1")
+        .bind(&c.campaign_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if max == 0 {
+        return Ok(None);
+    }
+    let start = rand::thread_rng().gen_range(1..=max);
+    for (lo, hi) in [(start, max), (1, start - 1)] {
+        if lo > hi {
+            continue;
+        }
+        let code: Option<String> = sqlx::query_scalar(
+            "SELECT code FROM codes WHERE campaign_id = $1 AND NOT used AND seq BETWEEN $2 AND $3 \
+             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&c.campaign_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if code.is_some() {
+            return Ok(code);
+        }
+    }
+    Ok(None)
+}
+
+/// Uses left, counted in Postgres.
+pub async fn remaining(db: &PgPool, c: &Campaign) -> ApiResult<Option<i64>> {
+    match c.kind {
+        Kind::Shared => match c.total_limit {
+            None => Ok(None),
+            Some(total) => {
+                let taken: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
+                     AND seat_no IS NOT NULL AND released_at IS NULL",
+                )
+                .bind(&c.campaign_id)
+                .fetch_one(db)
+                .await?;
+                Ok(Some((total as i64 - taken).max(0)))
+            }
+        },
+        Kind::Pool | Kind::Unique => {
+            let unused: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM codes WHERE campaign_id = $1 AND NOT used")
+                    .bind(&c.campaign_id)
+                    .fetch_one(db)
+                    .await?;
+            Ok(Some(unused))
+        }
+    }
+}
+
+/// The caller's earlier redemption under this key, if any, without claiming:
+/// used when the campaign gate refuses, so a retry of a success still replays.
+pub async fn replay_only(db: &PgPool, req: &RedeemRequest) -> ApiResult<Option<redemptions::Redemption>> {
+    let mut conn = db.acquire().await?;
+    match redemptions::by_key(&mut conn, &req.user, req.key.as_str()).await? {
+        Some(prior) => replay(prior, &req.request_hash).map(|o| Some(o.redemption)),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,55 @@
+//! Validate: the redeem path without the claim and the commit. Reads only.
+
+use super::resolve::{self, Resolved};
+use super::Target;
+use crate::domain::discount::Discount;
+use crate::domain::time::utc;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Validation {
+    pub valid: bool,
+    pub campaign_id: String,
+    pub code: String,
+    pub discount: Discount,
+    #[serde(with = "utc")]
+    pub ends_at: DateTime<Utc>,
+    /// Uses left in the campaign; null when unlimited.
+    pub remaining: Option<i64>,
+}
+
+pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Validation> {
+    let code = resolve::shape(raw)?;
+    let r: Resolved = resolve::resolve(state, &code).await?;
+    resolve::gate(&r, user)?;
+    if r.used {
+        return Err(ApiError::AlreadyRedeemed("this code was already used"));
+    }
+    let c = &r.campaign;
+    let mine: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM redemptions WHERE campaign_id = $1 AND user_id = $2 AND released_at IS NULL",
+    )
+    .bind(&c.campaign_id)
+    .bind(user)
+    .fetch_one(state.db())
+    .await?;
+    if mine >= c.per_user_limit as i64 {
+        return Err(ApiError::AlreadyRedeemed("this user reached the campaign's per-user limit"));
+    }
+    let remaining = state.claim().remaining(c).await?;
+    if remaining == Some(0) && !matches!(r.target, Target::Code { .. }) {
+        return Err(ApiError::Exhausted);
+    }
+    Ok(Validation {
+        valid: true,
+        campaign_id: c.campaign_id.clone(),
+        code: code.as_str().to_owned(),
+        discount: c.discount.clone(),
+        ends_at: c.ends_at,
+        remaining,
+    })
+}

@@ -1,0 +1,58 @@
+//! Shared application state handed to every handler.
+
+use crate::auth::Verifier;
+use crate::cache::CampaignCache;
+use crate::metrics::Metrics;
+use crate::redeem::claim::ClaimEngine;
+use crate::store::attempts::Attempt;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub region: String,
+    pub db: PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub verifier: Verifier,
+    pub campaigns: CampaignCache,
+    pub metrics: Metrics,
+    pub claim: Arc<dyn ClaimEngine>,
+    pub body_limit: usize,
+    pub attempts: tokio::sync::mpsc::Sender<Attempt>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+
+    pub fn region(&self) -> &str {
+        &self.0.region
+    }
+    pub fn db(&self) -> &PgPool {
+        &self.0.db
+    }
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        self.0.redis.clone()
+    }
+    pub fn verifier(&self) -> &Verifier {
+        &self.0.verifier
+    }
+    pub fn campaigns(&self) -> &CampaignCache {
+        &self.0.campaigns
+    }
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+    pub fn claim(&self) -> &dyn ClaimEngine {
+        self.0.claim.as_ref()
+    }
+    pub fn body_limit(&self) -> usize {
+        self.0.body_limit
+    }
+    pub fn attempts(&self) -> &tokio::sync::mpsc::Sender<Attempt> {
+        &self.0.attempts
+    }
+}

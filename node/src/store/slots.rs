@@ -1,0 +1,52 @@
+//! Slot ownership in this region's Postgres and the fencing check (§3.4).
+
+use crate::error::ApiError;
+use sqlx::{PgConnection, PgPool, Row};
+
+/// Namespace of the per-slot advisory lock (two-int form, so it never meets
+/// the one-bigint idempotency locks).
+const SLOT_LOCK_CLASS: i32 = 0x5107;
+
+/// First start of a standalone region: own `slots` at epoch 1.
+pub async fn bootstrap(db: &PgPool, slots: &[u16]) -> Result<u64, ApiError> {
+    let slots: Vec<i32> = slots.iter().map(|s| *s as i32).collect();
+    let res = sqlx::query(
+        "INSERT INTO slot_ownership (slot, epoch, state) \
+         SELECT s, 1, 'active' FROM UNNEST($1::int[]) s \
+         WHERE NOT EXISTS (SELECT 1 FROM slot_ownership) ON CONFLICT DO NOTHING",
+    )
+    .bind(&slots)
+    .execute(db)
+    .await?;
+    Ok(res.rows_affected())
+}
+
+/// Inside a state-changing transaction: hold the slot's shared lock until
+/// commit and prove the slot is active here (at `epoch`, when the caller named
+/// one). A freeze takes the exclusive lock, so it waits for us and we see it.
+pub async fn fence(conn: &mut PgConnection, slot: u16, epoch: Option<i64>) -> Result<i64, ApiError> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
+        .bind(SLOT_LOCK_CLASS)
+        .bind(slot as i32)
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query("SELECT epoch, state FROM slot_ownership WHERE slot = $1")
+        .bind(slot as i32)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let misdirected = |known: Option<i64>| ApiError::Misdirected { slot, owner: None, epoch: known };
+    let Some(row) = row else { return Err(misdirected(None)) };
+    let (have, state): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    if state != "active" || epoch.is_some_and(|e| e != have) {
+        return Err(misdirected(Some(have)));
+    }
+    Ok(have)
+}
+
+/// Active slots, for choosing a home slot for a new campaign.
+pub async fn active(db: &PgPool) -> Result<Vec<u16>, ApiError> {
+    let rows = sqlx::query("SELECT slot FROM slot_ownership WHERE state = 'active' ORDER BY slot")
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get::<i32, _>(0)? as u16)).collect()
+}

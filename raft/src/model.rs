@@ -1,0 +1,132 @@
+//! The replicated data: regions, the slot table with epochs, and move records.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Default number of slots chosen at init when the request does not name one.
+pub const DEFAULT_SLOT_COUNT: u32 = 1024;
+/// Largest slot count `Init` accepts (bounds the snapshot size).
+pub const MAX_SLOT_COUNT: u32 = 65_536;
+/// Completed or aborted moves kept for inspection; older ones are dropped.
+pub const MOVE_HISTORY: usize = 256;
+
+/// A region id such as `us`: 1–32 chars of `a-z`, `0-9`, `-`, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegionId(String);
+
+impl RegionId {
+    /// Parses a region id, refusing anything outside the documented alphabet.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok_len = (1..=32).contains(&s.len());
+        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+        let ok_chars = s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok_len && ok_first && ok_chars {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "region id {s:?} must be 1-32 chars of a-z, 0-9, '-', starting with a letter"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RegionId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RegionId> for String {
+    fn from(r: RegionId) -> String {
+        r.0
+    }
+}
+
+impl std::fmt::Display for RegionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A region as routers and nodes need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub id: RegionId,
+    /// Base URL of the region's router.
+    pub router: String,
+    /// Base URL of the region's node.
+    pub node: String,
+    /// Ids (`kid`) of the keys the region signs service tokens with.
+    #[serde(default)]
+    pub key_ids: Vec<String>,
+}
+
+/// Whether a slot is served normally or is in the middle of a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotState {
+    Active,
+    Moving,
+}
+
+/// One row of the slot table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotEntry {
+    pub region: RegionId,
+    /// Fencing token: starts at 1, +1 on every completed move.
+    pub epoch: u64,
+    pub state: SlotState,
+}
+
+/// Lifecycle of a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveState {
+    Moving,
+    Completed,
+    Aborted,
+}
+
+/// A move of one slot from one region to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRecord {
+    pub slot: u32,
+    pub from: RegionId,
+    pub to: RegionId,
+    /// The slot's epoch when the move began (the new owner gets `epoch + 1`).
+    pub epoch: u64,
+    pub state: MoveState,
+}
+
+/// The whole replicated map. `version` bumps on every command that changes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMap {
+    pub version: u64,
+    /// Regions in the order they were added.
+    pub regions: Vec<Region>,
+    /// Slot table, index = slot number. Empty until `Init`.
+    pub slots: Vec<SlotEntry>,
+    /// In-flight moves, by slot.
+    pub moves: BTreeMap<u32, MoveRecord>,
+    /// Finished moves, oldest first, at most [`MOVE_HISTORY`].
+    pub move_history: Vec<MoveRecord>,
+}
+
+impl ClusterMap {
+    pub fn is_initialized(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    pub fn region(&self, id: &RegionId) -> Option<&Region> {
+        self.regions.iter().find(|r| &r.id == id)
+    }
+}

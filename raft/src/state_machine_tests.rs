@@ -1,0 +1,236 @@
+//! Unit tests of the pure apply logic.
+
+use super::*;
+
+fn region(id: &str) -> Region {
+    Region {
+        id: RegionId::parse(id).unwrap(),
+        router: format!("http://{id}-router"),
+        node: format!("http://{id}-node"),
+        key_ids: vec![format!("{id}-k1")],
+    }
+}
+
+fn req(id: &str, command: Command) -> Request {
+    Request {
+        request_id: id.into(),
+        command,
+    }
+}
+
+fn initialized(slot_count: u32) -> MapState {
+    let mut s = MapState::default();
+    let regions = vec![region("us"), region("eu"), region("ap")];
+    s.apply(&req(
+        "init",
+        Command::Init {
+            regions,
+            slot_count,
+        },
+    ))
+    .0
+    .unwrap();
+    s
+}
+
+fn rid(s: &str) -> RegionId {
+    RegionId::parse(s).unwrap()
+}
+
+#[test]
+fn init_spreads_slots_round_robin_at_epoch_one() {
+    let s = initialized(1024);
+    assert_eq!(s.map.version, 1);
+    assert_eq!(s.map.slots.len(), 1024);
+    for (i, e) in s.map.slots.iter().enumerate() {
+        assert_eq!(e.region, rid(["us", "eu", "ap"][i % 3]));
+        assert_eq!(e.epoch, 1);
+        assert_eq!(e.state, SlotState::Active);
+    }
+}
+
+#[test]
+fn second_init_is_refused_and_changes_nothing() {
+    let mut s = initialized(8);
+    let before = s.map.clone();
+    let cmd = Command::Init {
+        regions: vec![region("xx")],
+        slot_count: 4,
+    };
+    let err = s.apply(&req("init-2", cmd)).0.unwrap_err();
+    assert_eq!(err.code, RejectCode::AlreadyInitialized);
+    assert_eq!(s.map, before);
+}
+
+#[test]
+fn begin_then_complete_bumps_epoch_by_exactly_one() {
+    let mut s = initialized(8);
+    let (r, _) = s.apply(&req(
+        "b",
+        Command::BeginMove {
+            slot: 0,
+            to: rid("eu"),
+        },
+    ));
+    assert_eq!(r.unwrap().slot.unwrap().state, SlotState::Moving);
+    assert_eq!(s.map.moves[&0].from, rid("us"));
+    let (r, _) = s.apply(&req("c", Command::CompleteMove { slot: 0 }));
+    let slot = r.unwrap().slot.unwrap();
+    assert_eq!(
+        (slot.region, slot.epoch, slot.state),
+        (rid("eu"), 2, SlotState::Active)
+    );
+    assert!(s.map.moves.is_empty());
+    assert_eq!(s.map.move_history[0].state, MoveState::Completed);
+    assert_eq!(s.map.version, 3);
+}
+
+#[test]
+fn abort_restores_owner_and_epoch() {
+    let mut s = initialized(8);
+    let before = s.map.slots[1].clone();
+    s.apply(&req(
+        "b",
+        Command::BeginMove {
+            slot: 1,
+            to: rid("ap"),
+        },
+    ))
+    .0
+    .unwrap();
+    s.apply(&req("a", Command::AbortMove { slot: 1 }))
+        .0
+        .unwrap();
+    assert_eq!(s.map.slots[1], before);
+    assert_eq!(s.map.move_history[0].state, MoveState::Aborted);
+}
+
+#[test]
+fn replaying_a_request_id_returns_the_original_result_and_changes_nothing() {
+    let mut s = initialized(8);
+    let begin = req(
+        "b",
+        Command::BeginMove {
+            slot: 0,
+            to: rid("eu"),
+        },
+    );
+    let (first, replayed) = s.apply(&begin);
+    assert!(!replayed);
+    s.apply(&req("c", Command::CompleteMove { slot: 0 }))
+        .0
+        .unwrap();
+    let after = s.map.clone();
+    let (again, replayed) = s.apply(&begin);
+    assert!(replayed);
+    assert_eq!(again, first);
+    assert_eq!(s.map, after);
+    let (again, _) = s.apply(&req("c", Command::CompleteMove { slot: 0 }));
+    assert_eq!(again.unwrap().slot.unwrap().epoch, 2);
+    assert_eq!(s.map, after);
+}
+
+#[test]
+fn moves_are_validated() {
+    let mut s = MapState::default();
+    let e = s
+        .apply(&req("x", Command::CompleteMove { slot: 0 }))
+        .0
+        .unwrap_err();
+    assert_eq!(e.code, RejectCode::NotInitialized);
+    let mut s = initialized(8);
+    let cases = [
+        (
+            Command::BeginMove {
+                slot: 8,
+                to: rid("eu"),
+            },
+            RejectCode::SlotOutOfRange,
+        ),
+        (
+            Command::BeginMove {
+                slot: 0,
+                to: rid("zz"),
+            },
+            RejectCode::UnknownRegion,
+        ),
+        (
+            Command::BeginMove {
+                slot: 0,
+                to: rid("us"),
+            },
+            RejectCode::SameRegion,
+        ),
+        (Command::CompleteMove { slot: 0 }, RejectCode::SlotNotMoving),
+        (Command::AbortMove { slot: 0 }, RejectCode::SlotNotMoving),
+    ];
+    for (i, (cmd, code)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            s.apply(&req(&format!("r{i}"), cmd)).0.unwrap_err().code,
+            code
+        );
+    }
+    s.apply(&req(
+        "b",
+        Command::BeginMove {
+            slot: 0,
+            to: rid("eu"),
+        },
+    ))
+    .0
+    .unwrap();
+    let e = s
+        .apply(&req(
+            "b2",
+            Command::BeginMove {
+                slot: 0,
+                to: rid("ap"),
+            },
+        ))
+        .0
+        .unwrap_err();
+    assert_eq!(e.code, RejectCode::SlotNotActive);
+    assert_eq!(s.map.version, 2, "rejections do not bump the version");
+}
+
+#[test]
+fn add_region_refuses_duplicates() {
+    let mut s = initialized(4);
+    s.apply(&req(
+        "a",
+        Command::AddRegion {
+            region: region("sa"),
+        },
+    ))
+    .0
+    .unwrap();
+    let e = s
+        .apply(&req(
+            "a2",
+            Command::AddRegion {
+                region: region("sa"),
+            },
+        ))
+        .0
+        .unwrap_err();
+    assert_eq!(e.code, RejectCode::RegionExists);
+    assert_eq!(s.map.regions.len(), 4);
+}
+
+#[test]
+fn dedup_table_is_bounded() {
+    let mut s = initialized(4);
+    for i in 0..DEDUP_CAPACITY + 5 {
+        let _ = s.apply(&req(&format!("x{i}"), Command::AbortMove { slot: 0 }));
+    }
+    assert_eq!(s.applied.len(), DEDUP_CAPACITY);
+    assert!(!s.applied.contains_key("init"));
+}
+
+#[test]
+fn region_ids_are_parsed() {
+    assert!(RegionId::parse("us-east-1").is_ok());
+    for bad in ["", "US", "1us", "u s", &"a".repeat(33)] {
+        assert!(RegionId::parse(bad).is_err(), "{bad:?}");
+    }
+}
