@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn codes_match_case_insensitively_ignoring_spaces_and_dashes() {
-        assert_eq!(Code::parse("save-20").unwrap(), Code::parse(" SAVE 20 ").unwrap());
+        assert_eq!(
+            Code::parse("save-20").unwrap(),
+            Code::parse(" SAVE 20 ").unwrap()
+        );
     }
 
     #[test]
@@ -163,7 +166,10 @@ mod tests {
     #[test]
     fn vanity_codes_may_not_take_the_generated_shape() {
         let g = GeneratedCode::random(Slot::new(7).unwrap(), &mut rand::thread_rng());
-        assert_eq!(Code::parse_vanity(g.as_str()), Err(CodeError::ReservedShape));
+        assert_eq!(
+            Code::parse_vanity(g.as_str()),
+            Err(CodeError::ReservedShape)
+        );
         assert!(Code::parse_vanity("BLACKFRI100").is_ok());
         assert_eq!(Code::parse("SAVE!"), Err(CodeError::BadCharacter));
         assert_eq!(Code::parse(&"A".repeat(65)), Err(CodeError::TooLong));

@@ -110,6 +110,9 @@ mod tests {
             CampaignId::parse(std::str::from_utf8(&bad).unwrap()),
             Err(IdError::Check)
         );
-        assert_eq!(RedemptionId::parse(id.as_str()), Err(IdError::Prefix("red_")));
+        assert_eq!(
+            RedemptionId::parse(id.as_str()),
+            Err(IdError::Prefix("red_"))
+        );
     }
 }

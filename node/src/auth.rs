@@ -92,8 +92,14 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let claims = state.verifier().verify(bearer(parts)?)?;
         match claims.role.as_str() {
-            "user" => Ok(Caller { id: claims.sub, admin: false }),
-            "admin" => Ok(Caller { id: claims.sub, admin: true }),
+            "user" => Ok(Caller {
+                id: claims.sub,
+                admin: false,
+            }),
+            "admin" => Ok(Caller {
+                id: claims.sub,
+                admin: true,
+            }),
             _ => Err(ApiError::Forbidden),
         }
     }

@@ -22,7 +22,11 @@ pub struct CampaignCache {
 
 impl CampaignCache {
     pub fn new(ttl: Duration) -> CampaignCache {
-        CampaignCache { ttl, by_id: RwLock::default(), by_code: RwLock::default() }
+        CampaignCache {
+            ttl,
+            by_id: RwLock::default(),
+            by_code: RwLock::default(),
+        }
     }
 
     pub async fn by_id(&self, db: &PgPool, id: &str) -> ApiResult<Option<Arc<Campaign>>> {
@@ -31,7 +35,9 @@ impl CampaignCache {
                 return Ok(Some(c.clone()));
             }
         }
-        let Some(c) = campaigns::by_id(db, id).await? else { return Ok(None) };
+        let Some(c) = campaigns::by_id(db, id).await? else {
+            return Ok(None);
+        };
         Ok(Some(self.put(c)))
     }
 
@@ -42,7 +48,9 @@ impl CampaignCache {
                 return self.by_id(db, &id).await;
             }
         }
-        let Some(c) = campaigns::by_code(db, code).await? else { return Ok(None) };
+        let Some(c) = campaigns::by_code(db, code).await? else {
+            return Ok(None);
+        };
         let mut map = self.by_code.write().expect("cache lock");
         if map.len() >= MAX_ENTRIES {
             map.clear();

@@ -41,7 +41,14 @@ pub async fn start(state: &AppState, campaign: Arc<Campaign>, spec: Spec) -> Api
         Spec::Pool { .. } => "generate_pool",
         Spec::Unique { .. } => "generate_unique",
     };
-    jobs::create(state.db(), id.as_str(), &campaign.campaign_id, kind, spec.total()).await?;
+    jobs::create(
+        state.db(),
+        id.as_str(),
+        &campaign.campaign_id,
+        kind,
+        spec.total(),
+    )
+    .await?;
     let state = state.clone();
     let job_id = id.clone();
     let span = tracing::info_span!("codegen", job = %job_id, campaign = %campaign.campaign_id);
@@ -54,7 +61,15 @@ pub async fn start(state: &AppState, campaign: Arc<Campaign>, spec: Spec) -> Api
                 ("failed", json!(null), Some(e.to_string()))
             }
         };
-        if let Err(e) = jobs::finish(state.db(), job_id.as_str(), status, &report, error.as_deref()).await {
+        if let Err(e) = jobs::finish(
+            state.db(),
+            job_id.as_str(),
+            status,
+            &report,
+            error.as_deref(),
+        )
+        .await
+        {
             tracing::error!(error = %e, "could not record job result");
         }
     };
@@ -62,14 +77,25 @@ pub async fn start(state: &AppState, campaign: Arc<Campaign>, spec: Spec) -> Api
     Ok(id)
 }
 
-async fn run(state: &AppState, c: &Campaign, job: &JobId, spec: Spec) -> ApiResult<serde_json::Value> {
+async fn run(
+    state: &AppState,
+    c: &Campaign,
+    job: &JobId,
+    spec: Spec,
+) -> ApiResult<serde_json::Value> {
     let db = state.db();
     let mut conn = db.acquire().await?;
     // One job per campaign at a time: seq numbers are handed out below.
     let lock_key = coupon_core::slot::fnv1a64(c.campaign_id.as_bytes()) as i64;
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(lock_key).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(lock_key)
+        .execute(&mut *conn)
+        .await?;
     let result = insert_all(state, &mut conn, c, job, spec).await;
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock_key).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(lock_key)
+        .execute(&mut *conn)
+        .await?;
     result
 }
 
@@ -102,16 +128,23 @@ async fn insert_all(
             }
             let batch: Vec<String> = {
                 let mut rng = rand::thread_rng();
-                pending.iter().map(|_| GeneratedCode::random(slot, &mut rng).as_str().to_owned()).collect()
+                pending
+                    .iter()
+                    .map(|_| GeneratedCode::random(slot, &mut rng).as_str().to_owned())
+                    .collect()
             };
             let seqs: Vec<i64> = pending.iter().map(|p| p.0).collect();
             let intended: Vec<Option<String>> = pending.iter().map(|p| p.1.clone()).collect();
-            let stored = codes::insert_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?;
+            let stored =
+                codes::insert_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?;
             let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
             pending.retain(|p| !stored.contains(&p.0));
         }
         if !pending.is_empty() {
-            return Err(ApiError::Internal(format!("{} codes kept colliding", pending.len())));
+            return Err(ApiError::Internal(format!(
+                "{} codes kept colliding",
+                pending.len()
+            )));
         }
         done += n as i64;
         jobs::progress(state.db(), job.as_str(), done).await?;
@@ -126,7 +159,9 @@ async fn insert_all(
     .fetch_one(&mut *conn)
     .await?;
     if landed != total {
-        return Err(ApiError::Internal(format!("postgres holds {landed} of {total} codes")));
+        return Err(ApiError::Internal(format!(
+            "postgres holds {landed} of {total} codes"
+        )));
     }
     state.campaigns().forget(&c.campaign_id);
     Ok(json!({"postgres": landed, "redis": null, "bloom": null}))

@@ -75,7 +75,10 @@ pub fn parse_slots(spec: &str) -> Result<Vec<u16>, String> {
         let a: u16 = a.trim().parse().map_err(|_| format!("bad slot `{part}`"))?;
         let b: u16 = b.trim().parse().map_err(|_| format!("bad slot `{part}`"))?;
         if a > b || b >= coupon_core::SLOT_COUNT {
-            return Err(format!("slot range `{part}` outside 0..{}", coupon_core::SLOT_COUNT));
+            return Err(format!(
+                "slot range `{part}` outside 0..{}",
+                coupon_core::SLOT_COUNT
+            ));
         }
         out.extend(a..=b);
     }

@@ -11,7 +11,10 @@ use serde_json::json;
 pub enum ApiError {
     /// 400 `invalid_request`: malformed JSON or a missing / ill-typed field.
     #[error("{detail}")]
-    InvalidRequest { field: Option<String>, detail: String },
+    InvalidRequest {
+        field: Option<String>,
+        detail: String,
+    },
     /// 400 `idempotency_key_missing`.
     #[error("redeem needs an Idempotency-Key header of 1-255 visible characters")]
     IdempotencyKeyMissing,
@@ -53,7 +56,11 @@ pub enum ApiError {
     Paused,
     /// 421 `misdirected`: carries the owner this node knows, so a router can act.
     #[error("this region does not own slot {slot} at the requested epoch")]
-    Misdirected { slot: u16, owner: Option<String>, epoch: Option<i64> },
+    Misdirected {
+        slot: u16,
+        owner: Option<String>,
+        epoch: Option<i64>,
+    },
     /// 413 `payload_too_large`.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -73,7 +80,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> ApiError {
-        ApiError::InvalidRequest { field: Some(field.into()), detail: detail.into() }
+        ApiError::InvalidRequest {
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {

@@ -13,12 +13,16 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cfg = NodeConfig::parse();
-    let state = start::build_state(&cfg).await.context("starting the node")?;
+    let state = start::build_state(&cfg)
+        .await
+        .context("starting the node")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(region = %cfg.region, addr = %cfg.listen, "node listening");
-    start::serve(listener, state, shutdown_signal()).await.context("serving")?;
+    start::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
     Ok(())
 }
 

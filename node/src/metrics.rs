@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-const BUCKETS_MS: [f64; 12] = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0];
+const BUCKETS_MS: [f64; 12] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
+];
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -30,11 +32,19 @@ impl Metrics {
 
     pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], n: u64) {
         let key = (name, own(labels));
-        *self.counters.lock().expect("metrics lock").entry(key).or_default() += n;
+        *self
+            .counters
+            .lock()
+            .expect("metrics lock")
+            .entry(key)
+            .or_default() += n;
     }
 
     pub fn set_gauge(&self, name: &'static str, labels: &[(&'static str, &str)], v: f64) {
-        self.gauges.lock().expect("metrics lock").insert((name, own(labels)), v);
+        self.gauges
+            .lock()
+            .expect("metrics lock")
+            .insert((name, own(labels)), v);
     }
 
     pub fn observe_ms(&self, name: &'static str, labels: &[(&'static str, &str)], ms: f64) {
@@ -51,7 +61,12 @@ impl Metrics {
 
     pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> u64 {
         let key = (name, own(labels));
-        self.counters.lock().expect("metrics lock").get(&key).copied().unwrap_or(0)
+        self.counters
+            .lock()
+            .expect("metrics lock")
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn render(&self) -> String {
@@ -65,9 +80,19 @@ impl Metrics {
         for ((name, labels), h) in self.histograms.lock().expect("metrics lock").iter() {
             for (i, b) in BUCKETS_MS.iter().enumerate() {
                 let le = format!("{b}");
-                let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some(&le)), h.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {}",
+                    fmt_labels(labels, Some(&le)),
+                    h.buckets[i]
+                );
             }
-            let _ = writeln!(out, "{name}_bucket{} {}", fmt_labels(labels, Some("+Inf")), h.count);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {}",
+                fmt_labels(labels, Some("+Inf")),
+                h.count
+            );
             let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), h.sum_ms);
             let _ = writeln!(out, "{name}_count{} {}", fmt_labels(labels, None), h.count);
         }
@@ -80,8 +105,10 @@ fn own(labels: &[(&'static str, &str)]) -> Labels {
 }
 
 fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> =
-        labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('"', "'"))).collect();
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('"', "'")))
+        .collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));
     }

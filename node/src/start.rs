@@ -13,12 +13,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// How long to wait for a pooled Postgres connection before answering 503.
-pub const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("reading the issuer public key {path}: {source}")]
-    IssuerKey { path: String, source: std::io::Error },
+    IssuerKey {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("connecting to postgres: {0}")]
@@ -34,9 +37,11 @@ pub enum StartError {
 }
 
 pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
-    let pem = std::fs::read_to_string(&cfg.issuer_public_key).map_err(|source| StartError::IssuerKey {
-        path: cfg.issuer_public_key.display().to_string(),
-        source,
+    let pem = std::fs::read_to_string(&cfg.issuer_public_key).map_err(|source| {
+        StartError::IssuerKey {
+            path: cfg.issuer_public_key.display().to_string(),
+            source,
+        }
     })?;
     let verifier = Verifier::new(&[(None, pem)], &cfg.issuer, &cfg.audience)?;
     let db = PgPoolOptions::new()
@@ -68,5 +73,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, crate::app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, crate::app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

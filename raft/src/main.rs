@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one raft member.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Start a 3-member group on loopback and measure write and watch latency.
     Bench(bench::BenchArgs),
 }
@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().cmd {
         Cmd::Serve(cfg) => {
-            let member = Member::start(cfg).await.context("starting the member")?;
+            let member = Member::start(*cfg).await.context("starting the member")?;
             member.serve(shutdown_signal()).await.context("serving")?;
         }
         Cmd::Bench(args) => bench::run(args).await?,

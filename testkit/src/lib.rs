@@ -1,1 +1,37 @@
-pub fn x() {}
+//! Real Postgres and Redis processes on loopback for tests and the local
+//! cluster (DESIGN.md §6), plus a dev token issuer. No mocks.
+
+pub mod issuer;
+pub mod ports;
+pub mod postgres;
+pub mod procs;
+pub mod redis;
+
+pub use issuer::Issuer;
+pub use postgres::PgServer;
+pub use redis::RedisServer;
+
+/// Errors starting or driving a store process.
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> KitError {
+    let what = what.into();
+    move |source| KitError::Io { what, source }
+}
+
+/// Folder for test data: `$COUPON_TEST_DIR`, else `<workspace>/target/testkit`.
+pub fn scratch_root() -> std::path::PathBuf {
+    if let Ok(d) = std::env::var("COUPON_TEST_DIR") {
+        return d.into();
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testkit")
+}

@@ -100,10 +100,16 @@ impl CreateCampaign {
         }
         let code = match (self.kind, self.code) {
             (Kind::Shared, None) => {
-                return Err(ApiError::invalid("code", "a shared campaign needs its vanity code"))
+                return Err(ApiError::invalid(
+                    "code",
+                    "a shared campaign needs its vanity code",
+                ))
             }
             (Kind::Unique, Some(_)) => {
-                return Err(ApiError::invalid("code", "unique campaigns have no shared code"))
+                return Err(ApiError::invalid(
+                    "code",
+                    "unique campaigns have no shared code",
+                ))
             }
             (_, Some(raw)) => Some(
                 Code::parse_vanity(&raw).map_err(|e| ApiError::invalid("code", e.to_string()))?,
@@ -111,30 +117,38 @@ impl CreateCampaign {
             (_, None) => None,
         };
         self.discount.validate()?;
-        let total_limit = match (self.kind, self.total_limit) {
-            (Kind::Shared, None) => {
-                return Err(ApiError::invalid(
-                    "total_limit",
-                    "shared campaigns must state total_limit (null means unlimited)",
-                ))
-            }
-            (Kind::Shared, Some(limit)) => limit,
-            (_, None | Some(None)) => None,
-            (_, Some(Some(_))) => {
-                return Err(ApiError::invalid(
+        let total_limit =
+            match (self.kind, self.total_limit) {
+                (Kind::Shared, None) => {
+                    return Err(ApiError::invalid(
+                        "total_limit",
+                        "shared campaigns must state total_limit (null means unlimited)",
+                    ))
+                }
+                (Kind::Shared, Some(limit)) => limit,
+                (_, None | Some(None)) => None,
+                (_, Some(Some(_))) => return Err(ApiError::invalid(
                     "total_limit",
                     "pool and unique campaigns are capped by their codes; total_limit must be null",
-                ))
-            }
-        };
+                )),
+            };
         if matches!(total_limit, Some(n) if n < 1) {
-            return Err(ApiError::invalid("total_limit", "total_limit must be at least 1"));
+            return Err(ApiError::invalid(
+                "total_limit",
+                "total_limit must be at least 1",
+            ));
         }
         if !(1..=MAX_PER_USER_LIMIT).contains(&self.per_user_limit) {
-            return Err(ApiError::invalid("per_user_limit", "per_user_limit must be 1 to 1000"));
+            return Err(ApiError::invalid(
+                "per_user_limit",
+                "per_user_limit must be 1 to 1000",
+            ));
         }
         if self.starts_at >= self.ends_at {
-            return Err(ApiError::invalid("ends_at", "ends_at must be after starts_at"));
+            return Err(ApiError::invalid(
+                "ends_at",
+                "ends_at must be after starts_at",
+            ));
         }
         if let Some(a) = &self.audience {
             if a.users.is_empty() || a.users.len() > MAX_AUDIENCE_USERS {

@@ -17,7 +17,10 @@ impl Discount {
     /// Checks the ranges serde cannot express.
     pub fn validate(&self) -> Result<(), ApiError> {
         match self {
-            Discount::Amount { amount_minor, currency } => {
+            Discount::Amount {
+                amount_minor,
+                currency,
+            } => {
                 if *amount_minor < 1 {
                     return Err(ApiError::invalid(
                         "discount.amount_minor",
@@ -33,7 +36,10 @@ impl Discount {
             }
             Discount::Percent { percent } => {
                 if !(1..=100).contains(percent) {
-                    return Err(ApiError::invalid("discount.percent", "percent must be 1 to 100"));
+                    return Err(ApiError::invalid(
+                        "discount.percent",
+                        "percent must be 1 to 100",
+                    ));
                 }
             }
             Discount::FreeShipping => {}

@@ -46,6 +46,19 @@ impl IdempotencyKey {
     }
 }
 
+/// Extractor form: runs before the body is read, so a missing key is named
+/// first whatever else is wrong with the request.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        IdempotencyKey::from_headers(&parts.headers)
+    }
+}
+
 /// Fingerprint of the parts of a redeem request that define it: the code as
 /// normalized and the order id. Same key + other fingerprint → 422.
 pub fn request_hash(normalized_code: &str, order_id: &str) -> String {

@@ -11,26 +11,34 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
-        let field = missing_or_unknown_field(&msg)
-            .map(|f| if path == "." { f } else { format!("{path}.{f}") })
+        // serde reports a missing field at its parent's path, an unknown or
+        // ill-typed one at its own.
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::InvalidRequest {
+                field: None,
+                detail: format!("body is not valid JSON: {msg}"),
+            };
+        }
+        let field = missing_field(&msg)
+            .map(|f| {
+                if path == "." {
+                    f
+                } else {
+                    format!("{path}.{f}")
+                }
+            })
             .or_else(|| (path != ".").then_some(path));
-        let detail = if inner.is_syntax() || inner.is_eof() {
-            format!("body is not valid JSON: {msg}")
-        } else {
-            msg
-        };
+        let detail = msg;
         ApiError::InvalidRequest { field, detail }
     })
 }
 
-/// serde names missing and unknown fields only in the message text.
-fn missing_or_unknown_field(msg: &str) -> Option<String> {
-    for prefix in ["missing field `", "unknown field `"] {
-        if let Some(rest) = msg.strip_prefix(prefix) {
-            return rest.split('`').next().map(str::to_owned);
-        }
-    }
-    None
+/// serde names a missing field only in the message text.
+fn missing_field(msg: &str) -> Option<String> {
+    msg.strip_prefix("missing field `")?
+        .split('`')
+        .next()
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -56,7 +64,10 @@ mod tests {
     fn names_the_missing_the_ill_typed_and_the_unknown_field() {
         assert_eq!(field_of(r#"{"n": 1}"#).as_deref(), Some("code"));
         assert_eq!(field_of(r#"{"code": "A", "n": "x"}"#).as_deref(), Some("n"));
-        assert_eq!(field_of(r#"{"code": "A", "n": 1, "x": 2}"#).as_deref(), Some("x"));
+        assert_eq!(
+            field_of(r#"{"code": "A", "n": 1, "x": 2}"#).as_deref(),
+            Some("x")
+        );
         assert_eq!(field_of(r#"{"code": "#), None);
     }
 }

@@ -17,16 +17,25 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(crate::config::DEFAULT_BODY_LIMIT, |l| l.0);
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(crate::config::DEFAULT_BODY_LIMIT, |l| l.0);
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit }
             } else {
-                ApiError::InvalidRequest { field: None, detail: rej.body_text() }
+                ApiError::InvalidRequest {
+                    field: None,
+                    detail: rej.body_text(),
+                }
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError::InvalidRequest { field: None, detail: "request body is empty; send JSON".into() });
+            return Err(ApiError::InvalidRequest {
+                field: None,
+                detail: "request body is empty; send JSON".into(),
+            });
         }
         json::parse(&bytes).map(JsonBody)
     }
@@ -46,11 +55,16 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q).map(QueryParams).map_err(|e| ApiError::InvalidRequest {
-            field: None,
-            detail: format!("bad query string: {e}"),
-        })
+        serde_urlencoded::from_str(q)
+            .map(QueryParams)
+            .map_err(|e| ApiError::InvalidRequest {
+                field: None,
+                detail: format!("bad query string: {e}"),
+            })
     }
 }

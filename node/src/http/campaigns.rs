@@ -36,7 +36,10 @@ pub async fn create(
         if home != state.region() {
             return Err(ApiError::invalid(
                 "home_region",
-                format!("this node serves region `{}`; send the request through a router", state.region()),
+                format!(
+                    "this node serves region `{}`; send the request through a router",
+                    state.region()
+                ),
             ));
         }
     }
@@ -45,14 +48,27 @@ pub async fn create(
         Some(code @ Code::Vanity(_)) => {
             let s = code.slot().get();
             if !owned.contains(&s) {
-                return Err(ApiError::Misdirected { slot: s, owner: None, epoch: None });
+                return Err(ApiError::Misdirected {
+                    slot: s,
+                    owner: None,
+                    epoch: None,
+                });
             }
             s
         }
-        _ => *owned.choose(&mut rand::thread_rng()).ok_or(ApiError::Unavailable { what: "slot ownership" })?,
+        _ => *owned
+            .choose(&mut rand::thread_rng())
+            .ok_or(ApiError::Unavailable {
+                what: "slot ownership",
+            })?,
     };
-    let id = CampaignId::random(Slot::new(slot).expect("owned slot"), &mut rand::thread_rng());
-    tracing::Span::current().record("slot", slot).record("campaign", id.as_str());
+    let id = CampaignId::random(
+        Slot::new(slot).expect("owned slot"),
+        &mut rand::thread_rng(),
+    );
+    tracing::Span::current()
+        .record("slot", slot)
+        .record("campaign", id.as_str());
     campaigns::insert(state.db(), id.as_str(), slot, &new).await?;
     let view = view(&state, id.as_str()).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -61,7 +77,11 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/campaigns/{campaign_id}",
     params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
-pub async fn read(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<CampaignView>> {
+pub async fn read(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignView>> {
     parse_id(&id)?;
     Ok(Json(view(&state, &id).await?))
 }
@@ -69,14 +89,22 @@ pub async fn read(State(state): State<AppState>, _admin: Admin, Path(id): Path<S
 #[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/pause",
     params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
-pub async fn pause(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<CampaignView>> {
+pub async fn pause(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignView>> {
     set_paused(&state, &id, true).await
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/resume",
     params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
-pub async fn resume(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<CampaignView>> {
+pub async fn resume(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignView>> {
     set_paused(&state, &id, false).await
 }
 
@@ -94,7 +122,9 @@ pub fn parse_id(id: &str) -> ApiResult<CampaignId> {
 }
 
 pub async fn view(state: &AppState, id: &str) -> ApiResult<CampaignView> {
-    let c = campaigns::by_id(state.db(), id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    let c = campaigns::by_id(state.db(), id)
+        .await?
+        .ok_or(ApiError::NotFound("campaign"))?;
     let (redeemed, codes) = campaigns::counts(state.db(), id).await?;
     Ok(CampaignView::new(c, state.region(), redeemed, codes))
 }

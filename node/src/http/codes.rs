@@ -1,6 +1,7 @@
 //! Code generation jobs, job status and code export (admin).
 
 use super::body::JsonBody;
+use super::body::QueryParams;
 use super::campaigns::parse_id;
 use crate::auth::Admin;
 use crate::codegen::{self, Spec, MAX_INTENDED_USERS, MAX_POOL_COUNT};
@@ -9,7 +10,6 @@ use crate::domain::time::utc;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{codes, jobs};
-use super::body::QueryParams;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -23,7 +23,10 @@ pub const MAX_EXPORT_PAGE: i64 = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/campaigns/{campaign_id}/codes", post(generate).get(export))
+        .route(
+            "/v1/campaigns/{campaign_id}/codes",
+            post(generate).get(export),
+        )
         .route("/v1/jobs/{job_id}", get(job))
 }
 
@@ -52,11 +55,18 @@ pub async fn generate(
     JsonBody(body): JsonBody<GenerateCodes>,
 ) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
     parse_id(&id)?;
-    let campaign = state.campaigns().by_id(state.db(), &id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    let campaign = state
+        .campaigns()
+        .by_id(state.db(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("campaign"))?;
     let spec = match (campaign.kind, body.count, body.intended_users) {
         (Kind::Pool, Some(count), None) => {
             if !(1..=MAX_POOL_COUNT).contains(&count) {
-                return Err(ApiError::invalid("count", format!("count must be 1 to {MAX_POOL_COUNT}")));
+                return Err(ApiError::invalid(
+                    "count",
+                    format!("count must be 1 to {MAX_POOL_COUNT}"),
+                ));
             }
             Spec::Pool { count }
         }
@@ -68,20 +78,39 @@ pub async fn generate(
                 ));
             }
             if let Some(i) = users.iter().position(|u| u.is_empty() || u.len() > 255) {
-                return Err(ApiError::invalid(format!("intended_users[{i}]"), "user ids are 1-255 characters"));
+                return Err(ApiError::invalid(
+                    format!("intended_users[{i}]"),
+                    "user ids are 1-255 characters",
+                ));
             }
             Spec::Unique { users }
         }
-        (Kind::Pool, _, _) => return Err(ApiError::invalid("count", "pool campaigns take exactly `count`")),
+        (Kind::Pool, _, _) => {
+            return Err(ApiError::invalid(
+                "count",
+                "pool campaigns take exactly `count`",
+            ))
+        }
         (Kind::Unique, _, _) => {
-            return Err(ApiError::invalid("intended_users", "unique campaigns take exactly `intended_users`"))
+            return Err(ApiError::invalid(
+                "intended_users",
+                "unique campaigns take exactly `intended_users`",
+            ))
         }
         (Kind::Shared, _, _) => {
-            return Err(ApiError::invalid("kind", "shared campaigns have one vanity code; nothing to generate"))
+            return Err(ApiError::invalid(
+                "kind",
+                "shared campaigns have one vanity code; nothing to generate",
+            ))
         }
     };
     let job_id = codegen::start(&state, campaign, spec).await?;
-    Ok((StatusCode::ACCEPTED, Json(JobAccepted { job_id: job_id.to_string() })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobAccepted {
+            job_id: job_id.to_string(),
+        }),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,9 +132,15 @@ pub struct JobView {
 #[utoipa::path(get, path = "/v1/jobs/{job_id}", params(("job_id" = String, Path)),
     responses((status = 200, body = JobView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), job = %id))]
-pub async fn job(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+pub async fn job(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
     coupon_core::JobId::parse(&id).map_err(|_| ApiError::NotFound("job"))?;
-    let j = jobs::get(state.db(), &id).await?.ok_or(ApiError::NotFound("job"))?;
+    let j = jobs::get(state.db(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
     Ok(Json(JobView {
         job_id: j.job_id,
         campaign_id: j.campaign_id,
@@ -153,18 +188,35 @@ pub async fn export(
     parse_id(&id)?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=MAX_EXPORT_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_EXPORT_PAGE}")));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1 to {MAX_EXPORT_PAGE}"),
+        ));
     }
     let after = match q.after.as_deref() {
         None | Some("") => 0,
-        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::invalid("after", "not a cursor from this API"))?,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::invalid("after", "not a cursor from this API"))?,
     };
-    state.campaigns().by_id(state.db(), &id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    state
+        .campaigns()
+        .by_id(state.db(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("campaign"))?;
     let rows = codes::page(state.db(), &id, after, limit).await?;
-    let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.seq.to_string())).flatten();
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.seq.to_string()))
+        .flatten();
     let codes = rows
         .into_iter()
-        .map(|r| ExportedCode { code: r.code, state: if r.used { "used" } else { "unused" }, intended_user: r.intended_user })
+        .map(|r| ExportedCode {
+            code: r.code,
+            state: if r.used { "used" } else { "unused" },
+            intended_user: r.intended_user,
+        })
         .collect();
     Ok(Json(ExportPage { codes, next }))
 }

@@ -61,19 +61,25 @@ pub struct RedeemBody {
 pub async fn redeem(
     State(state): State<AppState>,
     User(user): User,
+    key: IdempotencyKey,
     headers: HeaderMap,
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
-    let key = IdempotencyKey::from_headers(&headers)?;
     if body.order_id.is_empty() || body.order_id.len() > MAX_ORDER_ID {
-        return Err(ApiError::invalid("order_id", "order_id must be 1-255 characters"));
+        return Err(ApiError::invalid(
+            "order_id",
+            "order_id must be 1-255 characters",
+        ));
     }
     let epoch = match headers.get(SLOT_EPOCH_HEADER) {
         None => None,
         Some(v) => Some(
-            v.to_str().ok().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| {
-                ApiError::invalid("Coupon-Slot-Epoch", "must be an integer epoch")
-            })?,
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid("Coupon-Slot-Epoch", "must be an integer epoch")
+                })?,
         ),
     };
     let result = redeem_inner(&state, &user, key, &body, epoch).await;
@@ -83,10 +89,15 @@ pub async fn redeem(
     };
     log_attempt(&state, campaign_id, &body.code, &user, outcome);
     let (r, replayed) = result?;
-    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let mut resp = (status, Json(r)).into_response();
     if replayed {
-        resp.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+        resp.headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     Ok(resp)
 }
@@ -127,7 +138,13 @@ async fn redeem_inner(
     Ok((outcome.redemption, outcome.replayed))
 }
 
-fn log_attempt(state: &AppState, campaign_id: Option<String>, code: &str, user: &str, result: &'static str) {
+fn log_attempt(
+    state: &AppState,
+    campaign_id: Option<String>,
+    code: &str,
+    user: &str,
+    result: &'static str,
+) {
     let attempt = Attempt {
         campaign_id,
         code: code.chars().take(64).collect(),

@@ -47,17 +47,36 @@ pub struct EventPage {
 
 #[utoipa::path(get, path = "/v1/events", params(FeedQuery), responses((status = 200, body = EventPage)))]
 #[tracing::instrument(skip_all, fields(region = %state.region()))]
-pub async fn feed(State(state): State<AppState>, _admin: Admin, QueryParams(q): QueryParams<FeedQuery>) -> ApiResult<Json<EventPage>> {
+pub async fn feed(
+    State(state): State<AppState>,
+    _admin: Admin,
+    QueryParams(q): QueryParams<FeedQuery>,
+) -> ApiResult<Json<EventPage>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("limit must be 1 to {MAX_EVENTS_PAGE}")));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("limit must be 1 to {MAX_EVENTS_PAGE}"),
+        ));
     }
     let after = match q.after.as_deref() {
         None | Some("") => 0,
-        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::invalid("after", "not a cursor from this API"))?,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::invalid("after", "not a cursor from this API"))?,
     };
     let rows = outbox::feed(state.db(), after, limit).await?;
     let next = rows.last().map_or(after, |e| e.seq).to_string();
-    let events = rows.into_iter().map(|e| EventView { id: e.id, kind: e.kind, at: e.at, data: e.data }).collect();
+    let events = rows
+        .into_iter()
+        .map(|e| EventView {
+            id: e.id,
+            kind: e.kind,
+            at: e.at,
+            data: e.data,
+        })
+        .collect();
     Ok(Json(EventPage { events, next }))
 }

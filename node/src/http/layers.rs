@@ -16,13 +16,19 @@ pub const COUPON_REGION: &str = "coupon-region";
 /// Longest Request-Id echoed back; longer ones are replaced, not truncated.
 const MAX_REQUEST_ID: usize = 128;
 
-pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = req
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+        })
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     let route = req
@@ -41,8 +47,15 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     let status = resp.status().as_u16().to_string();
     let reason = resp.extensions().get::<ReasonCode>().map_or("ok", |r| r.0);
     let m = state.metrics();
-    m.inc("coupon_http_requests_total", &[("route", &route), ("status", &status), ("reason", reason)]);
-    m.observe_ms("coupon_http_request_ms", &[("route", &route)], started.elapsed().as_secs_f64() * 1e3);
+    m.inc(
+        "coupon_http_requests_total",
+        &[("route", &route), ("status", &status), ("reason", reason)],
+    );
+    m.observe_ms(
+        "coupon_http_request_ms",
+        &[("route", &route)],
+        started.elapsed().as_secs_f64() * 1e3,
+    );
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(state.region()) {
         headers.insert(COUPON_REGION, v);

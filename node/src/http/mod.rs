@@ -28,9 +28,15 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::InvalidRequest { field: None, detail: "method not allowed on this route".into() }
+            ApiError::InvalidRequest {
+                field: None,
+                detail: "method not allowed on this route".into(),
+            }
         })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), layers::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::request_context,
+        ))
         .with_state(state)
 }

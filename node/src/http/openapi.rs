@@ -8,12 +8,22 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Coupon node", description = "Regional coupon node; see API.md for the contract."),
+    info(
+        title = "Coupon node",
+        description = "Regional coupon node; see API.md for the contract."
+    ),
     paths(
-        campaigns::create, campaigns::read, campaigns::pause, campaigns::resume,
-        codes::generate, codes::job, codes::export,
-        coupons::validate, coupons::redeem,
-        redemptions::read, redemptions::release,
+        campaigns::create,
+        campaigns::read,
+        campaigns::pause,
+        campaigns::resume,
+        codes::generate,
+        codes::job,
+        codes::export,
+        coupons::validate,
+        coupons::redeem,
+        redemptions::read,
+        redemptions::release,
         events::feed,
     )
 )]

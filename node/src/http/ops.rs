@@ -27,14 +27,28 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         failing.push("postgres");
     }
     let mut redis = state.redis();
-    let pong = tokio::time::timeout(PROBE_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut redis)).await;
+    let pong = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        redis::cmd("PING").query_async::<String>(&mut redis),
+    )
+    .await;
     if !matches!(pong, Ok(Ok(_))) {
         failing.push("redis");
     }
-    let status = if failing.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": failing.is_empty(), "region": state.region(), "failing": failing})))
+    let status = if failing.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": failing.is_empty(), "region": state.region(), "failing": failing})),
+    )
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics().render(),
+    )
 }

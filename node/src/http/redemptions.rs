@@ -27,9 +27,15 @@ fn parse(id: &str) -> ApiResult<RedemptionId> {
 #[utoipa::path(get, path = "/v1/redemptions/{redemption_id}",
     params(("redemption_id" = String, Path)), responses((status = 200, body = Redemption)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), redemption = %id))]
-pub async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Redemption>> {
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Redemption>> {
     parse(&id)?;
-    let r = redemptions::by_id(state.db(), &id).await?.ok_or(ApiError::NotFound("redemption"))?;
+    let r = redemptions::by_id(state.db(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("redemption"))?;
     if !caller.admin && caller.id != r.user_id {
         return Err(ApiError::NotFound("redemption"));
     }
@@ -54,7 +60,12 @@ pub async fn release(
 ) -> ApiResult<Json<Redemption>> {
     let rid = parse(&id)?;
     if body.reason.is_empty() || body.reason.len() > MAX_REASON {
-        return Err(ApiError::invalid("reason", "reason must be 1-255 characters"));
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be 1-255 characters",
+        ));
     }
-    Ok(Json(crate::redeem::release::release(&state, &caller, &rid, &body.reason).await?))
+    Ok(Json(
+        crate::redeem::release::release(&state, &caller, &rid, &body.reason).await?,
+    ))
 }

@@ -20,7 +20,10 @@ pub enum Target {
     /// The claim code of a pool campaign: the next unused pool code.
     PoolClaim,
     /// One generated code of a pool or unique campaign.
-    Code { code: String, intended_user: Option<String> },
+    Code {
+        code: String,
+        intended_user: Option<String>,
+    },
 }
 
 /// A redeem request that passed every check up to the claim.

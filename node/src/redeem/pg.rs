@@ -46,13 +46,17 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
     for _ in 0..MAX_PICKS {
         let use_no = free_use(&mut tx, c, &req.user)
             .await?
-            .ok_or(ApiError::AlreadyRedeemed("this user reached the campaign's per-user limit"))?;
+            .ok_or(ApiError::AlreadyRedeemed(
+                "this user reached the campaign's per-user limit",
+            ))?;
         let (seat_no, pool_code) = match &req.target {
             Target::Shared => match c.total_limit {
                 Some(total) => {
                     let seat = match hint.seat_no.take() {
                         Some(s) => s,
-                        None => pick_seat(&mut tx, c, total).await?.ok_or(ApiError::Exhausted)?,
+                        None => pick_seat(&mut tx, c, total)
+                            .await?
+                            .ok_or(ApiError::Exhausted)?,
                     };
                     (Some(seat), None)
                 }
@@ -73,7 +77,10 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                 (None, Some(code))
             }
         };
-        let id = RedemptionId::random(Slot::new(slot).expect("stored slot"), &mut rand::thread_rng());
+        let id = RedemptionId::random(
+            Slot::new(slot).expect("stored slot"),
+            &mut rand::thread_rng(),
+        );
         let sql = format!(
             "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
              idempotency_key, request_hash, code, pool_code, seat_no, use_no, discount) \
@@ -115,7 +122,10 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
         let data = serde_json::to_value(&redemption).expect("redemption serializes");
         outbox::append(&mut tx, &event_id, "coupon.redeemed", &c.campaign_id, &data).await?;
         tx.commit().await?;
-        return Ok(RedeemOutcome { redemption, replayed: false });
+        return Ok(RedeemOutcome {
+            redemption,
+            replayed: false,
+        });
     }
     tracing::warn!(campaign = %c.campaign_id, "redeem lost {MAX_PICKS} races in a row");
     Err(ApiError::Unavailable { what: "postgres" })
@@ -125,7 +135,10 @@ fn replay(prior: redemptions::Redemption, request_hash: &str) -> ApiResult<Redee
     if prior.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(RedeemOutcome { redemption: prior, replayed: true })
+    Ok(RedeemOutcome {
+        redemption: prior,
+        replayed: true,
+    })
 }
 
 /// Lowest use number 1..per_user_limit this user has free.
@@ -140,7 +153,9 @@ async fn free_use(conn: &mut PgConnection, c: &Campaign, user: &str) -> ApiResul
     .bind(c.per_user_limit)
     .fetch_optional(conn)
     .await?;
-    row.map(|r| r.try_get(0)).transpose().map_err(ApiError::from)
+    row.map(|r| r.try_get(0))
+        .transpose()
+        .map_err(ApiError::from)
 }
 
 /// A free seat, probing from a random start so racers spread out instead of
@@ -181,10 +196,11 @@ async fn pick_seat(conn: &mut PgConnection, c: &Campaign, total: i32) -> ApiResu
 /// Locks a named code row (both code paths lock the code before inserting,
 /// so they cannot deadlock) and refuses it if already used.
 async fn lock_unused_code(conn: &mut PgConnection, code: &str) -> ApiResult<()> {
-    let used: Option<bool> = sqlx::query_scalar("SELECT used FROM codes WHERE code = $1 FOR UPDATE")
-        .bind(code)
-        .fetch_optional(conn)
-        .await?;
+    let used: Option<bool> =
+        sqlx::query_scalar("SELECT used FROM codes WHERE code = $1 FOR UPDATE")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?;
     match used {
         None => Err(ApiError::UnknownCode),
         Some(true) => Err(ApiError::AlreadyRedeemed("this code was already used")),
@@ -195,10 +211,11 @@ async fn lock_unused_code(conn: &mut PgConnection, code: &str) -> ApiResult<()> 
 /// The next unused pool code, from a random start over the partial index of
 /// unused codes: used rows are never walked, so claims stay fast at 90 % used.
 async fn pop_code(conn: &mut PgConnection, c: &Campaign) -> ApiResult<Option<String>> {
-    let max: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM codes WHERE campaign_id = $1")
-        .bind(&c.campaign_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let max: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM codes WHERE campaign_id = $1")
+            .bind(&c.campaign_id)
+            .fetch_one(&mut *conn)
+            .await?;
     if max == 0 {
         return Ok(None);
     }
@@ -240,11 +257,12 @@ pub async fn remaining(db: &PgPool, c: &Campaign) -> ApiResult<Option<i64>> {
             }
         },
         Kind::Pool | Kind::Unique => {
-            let unused: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM codes WHERE campaign_id = $1 AND NOT used")
-                    .bind(&c.campaign_id)
-                    .fetch_one(db)
-                    .await?;
+            let unused: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM codes WHERE campaign_id = $1 AND NOT used",
+            )
+            .bind(&c.campaign_id)
+            .fetch_one(db)
+            .await?;
             Ok(Some(unused))
         }
     }
@@ -252,7 +270,10 @@ pub async fn remaining(db: &PgPool, c: &Campaign) -> ApiResult<Option<i64>> {
 
 /// The caller's earlier redemption under this key, if any, without claiming:
 /// used when the campaign gate refuses, so a retry of a success still replays.
-pub async fn replay_only(db: &PgPool, req: &RedeemRequest) -> ApiResult<Option<redemptions::Redemption>> {
+pub async fn replay_only(
+    db: &PgPool,
+    req: &RedeemRequest,
+) -> ApiResult<Option<redemptions::Redemption>> {
     let mut conn = db.acquire().await?;
     match redemptions::by_key(&mut conn, &req.user, req.key.as_str()).await? {
         Some(prior) => replay(prior, &req.request_hash).map(|o| Some(o.redemption)),

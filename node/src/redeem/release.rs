@@ -27,7 +27,9 @@ pub async fn release(
     }
     let campaign = campaigns::by_id(state.db(), &r.campaign_id)
         .await?
-        .ok_or_else(|| ApiError::Internal(format!("redemption of missing campaign {}", r.campaign_id)))?;
+        .ok_or_else(|| {
+            ApiError::Internal(format!("redemption of missing campaign {}", r.campaign_id))
+        })?;
     if !campaign.release_on_refund {
         return Err(ApiError::ReleaseNotAllowed);
     }

@@ -24,23 +24,42 @@ pub fn shape(raw: &str) -> ApiResult<Code> {
 pub async fn resolve(state: &AppState, code: &Code) -> ApiResult<Resolved> {
     match code {
         Code::Vanity(v) => {
-            let campaign = state.campaigns().by_code(state.db(), v).await?.ok_or(ApiError::UnknownCode)?;
+            let campaign = state
+                .campaigns()
+                .by_code(state.db(), v)
+                .await?
+                .ok_or(ApiError::UnknownCode)?;
             let target = match campaign.kind {
                 Kind::Shared => Target::Shared,
                 Kind::Pool => Target::PoolClaim,
                 Kind::Unique => return Err(ApiError::UnknownCode),
             };
-            Ok(Resolved { campaign, target, used: false })
+            Ok(Resolved {
+                campaign,
+                target,
+                used: false,
+            })
         }
         Code::Generated(g) => {
-            let row = codes::lookup(state.db(), g.as_str()).await?.ok_or(ApiError::UnknownCode)?;
+            let row = codes::lookup(state.db(), g.as_str())
+                .await?
+                .ok_or(ApiError::UnknownCode)?;
             let campaign = state
                 .campaigns()
                 .by_id(state.db(), &row.campaign_id)
                 .await?
-                .ok_or_else(|| ApiError::Internal(format!("code of missing campaign {}", row.campaign_id)))?;
-            let target = Target::Code { code: g.as_str().to_owned(), intended_user: row.intended_user };
-            Ok(Resolved { campaign, target, used: row.used })
+                .ok_or_else(|| {
+                    ApiError::Internal(format!("code of missing campaign {}", row.campaign_id))
+                })?;
+            let target = Target::Code {
+                code: g.as_str().to_owned(),
+                intended_user: row.intended_user,
+            };
+            Ok(Resolved {
+                campaign,
+                target,
+                used: row.used,
+            })
         }
     }
 }
@@ -48,7 +67,11 @@ pub async fn resolve(state: &AppState, code: &Code) -> ApiResult<Resolved> {
 /// Campaign gate plus the unique-code owner check (DESIGN.md §4 step 4).
 pub fn gate(r: &Resolved, user: &str) -> ApiResult<()> {
     r.campaign.check_open(chrono::Utc::now(), user)?;
-    if let Target::Code { intended_user: Some(owner), .. } = &r.target {
+    if let Target::Code {
+        intended_user: Some(owner),
+        ..
+    } = &r.target
+    {
         if owner != user {
             return Err(ApiError::AudienceMismatch);
         }

@@ -38,7 +38,9 @@ pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Vali
     .fetch_one(state.db())
     .await?;
     if mine >= c.per_user_limit as i64 {
-        return Err(ApiError::AlreadyRedeemed("this user reached the campaign's per-user limit"));
+        return Err(ApiError::AlreadyRedeemed(
+            "this user reached the campaign's per-user limit",
+        ));
     }
     let remaining = state.claim().remaining(c).await?;
     if remaining == Some(0) && !matches!(r.target, Target::Code { .. }) {

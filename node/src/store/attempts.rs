@@ -22,7 +22,8 @@ pub fn spawn_writer(db: PgPool) -> mpsc::Sender<Attempt> {
     tokio::spawn(async move {
         let mut buf = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut buf, BATCH).await > 0 {
-            let campaigns: Vec<Option<String>> = buf.iter().map(|a| a.campaign_id.clone()).collect();
+            let campaigns: Vec<Option<String>> =
+                buf.iter().map(|a| a.campaign_id.clone()).collect();
             let codes: Vec<String> = buf.iter().map(|a| a.code.clone()).collect();
             let users: Vec<Option<String>> = buf.iter().map(|a| a.user_id.clone()).collect();
             let results: Vec<String> = buf.iter().map(|a| a.result.to_owned()).collect();

@@ -5,7 +5,8 @@ use crate::error::ApiError;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-const COLUMNS: &str = "campaign_id, slot, name, kind, code, discount, total_limit, per_user_limit, \
+const COLUMNS: &str =
+    "campaign_id, slot, name, kind, code, discount, total_limit, per_user_limit, \
      starts_at, ends_at, status, release_on_refund, audience";
 
 fn from_row(r: &PgRow) -> Result<Campaign, ApiError> {
@@ -51,7 +52,11 @@ pub async fn insert(db: &PgPool, id: &str, slot: u16, c: &NewCampaign) -> Result
     .bind(c.starts_at)
     .bind(c.ends_at)
     .bind(c.release_on_refund)
-    .bind(c.audience.as_ref().map(|a| serde_json::to_value(a).expect("audience serializes")))
+    .bind(
+        c.audience
+            .as_ref()
+            .map(|a| serde_json::to_value(a).expect("audience serializes")),
+    )
     .execute(db)
     .await;
     match res {
@@ -77,13 +82,12 @@ pub async fn by_code(db: &PgPool, code: &str) -> Result<Option<Campaign>, ApiErr
 
 pub async fn set_paused(db: &PgPool, id: &str, paused: bool) -> Result<bool, ApiError> {
     let status = if paused { "paused" } else { "active" };
-    let res = sqlx::query(
-        "UPDATE campaigns SET status = $2, updated_at = now() WHERE campaign_id = $1",
-    )
-    .bind(id)
-    .bind(status)
-    .execute(db)
-    .await?;
+    let res =
+        sqlx::query("UPDATE campaigns SET status = $2, updated_at = now() WHERE campaign_id = $1")
+            .bind(id)
+            .bind(status)
+            .execute(db)
+            .await?;
     Ok(res.rows_affected() == 1)
 }
 

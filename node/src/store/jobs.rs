@@ -15,14 +15,22 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create(db: &PgPool, id: &str, campaign: &str, kind: &str, total: i64) -> Result<(), ApiError> {
-    sqlx::query("INSERT INTO jobs (job_id, campaign_id, kind, state, total) VALUES ($1,$2,$3,'running',$4)")
-        .bind(id)
-        .bind(campaign)
-        .bind(kind)
-        .bind(total)
-        .execute(db)
-        .await?;
+pub async fn create(
+    db: &PgPool,
+    id: &str,
+    campaign: &str,
+    kind: &str,
+    total: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO jobs (job_id, campaign_id, kind, state, total) VALUES ($1,$2,$3,'running',$4)",
+    )
+    .bind(id)
+    .bind(campaign)
+    .bind(kind)
+    .bind(total)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

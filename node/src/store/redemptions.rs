@@ -64,8 +64,13 @@ pub async fn by_key(
     user: &str,
     key: &str,
 ) -> Result<Option<Redemption>, ApiError> {
-    let sql = format!("SELECT {COLUMNS} FROM redemptions WHERE user_id = $1 AND idempotency_key = $2");
-    let row = sqlx::query(&sql).bind(user).bind(key).fetch_optional(conn).await?;
+    let sql =
+        format!("SELECT {COLUMNS} FROM redemptions WHERE user_id = $1 AND idempotency_key = $2");
+    let row = sqlx::query(&sql)
+        .bind(user)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -75,11 +80,17 @@ pub struct ForRelease {
     pub pool_code: Option<String>,
 }
 
-pub async fn lock_for_release(conn: &mut PgConnection, id: &str) -> Result<Option<ForRelease>, ApiError> {
+pub async fn lock_for_release(
+    conn: &mut PgConnection,
+    id: &str,
+) -> Result<Option<ForRelease>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM redemptions WHERE redemption_id = $1 FOR UPDATE");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
     row.map(|r| {
-        Ok(ForRelease { pool_code: r.try_get("pool_code")?, redemption: from_row(&r)? })
+        Ok(ForRelease {
+            pool_code: r.try_get("pool_code")?,
+            redemption: from_row(&r)?,
+        })
     })
     .transpose()
 }

@@ -24,7 +24,11 @@ pub async fn bootstrap(db: &PgPool, slots: &[u16]) -> Result<u64, ApiError> {
 /// Inside a state-changing transaction: hold the slot's shared lock until
 /// commit and prove the slot is active here (at `epoch`, when the caller named
 /// one). A freeze takes the exclusive lock, so it waits for us and we see it.
-pub async fn fence(conn: &mut PgConnection, slot: u16, epoch: Option<i64>) -> Result<i64, ApiError> {
+pub async fn fence(
+    conn: &mut PgConnection,
+    slot: u16,
+    epoch: Option<i64>,
+) -> Result<i64, ApiError> {
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
         .bind(SLOT_LOCK_CLASS)
         .bind(slot as i32)
@@ -34,8 +38,14 @@ pub async fn fence(conn: &mut PgConnection, slot: u16, epoch: Option<i64>) -> Re
         .bind(slot as i32)
         .fetch_optional(&mut *conn)
         .await?;
-    let misdirected = |known: Option<i64>| ApiError::Misdirected { slot, owner: None, epoch: known };
-    let Some(row) = row else { return Err(misdirected(None)) };
+    let misdirected = |known: Option<i64>| ApiError::Misdirected {
+        slot,
+        owner: None,
+        epoch: known,
+    };
+    let Some(row) = row else {
+        return Err(misdirected(None));
+    };
     let (have, state): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
     if state != "active" || epoch.is_some_and(|e| e != have) {
         return Err(misdirected(Some(have)));
@@ -48,5 +58,7 @@ pub async fn active(db: &PgPool) -> Result<Vec<u16>, ApiError> {
     let rows = sqlx::query("SELECT slot FROM slot_ownership WHERE state = 'active' ORDER BY slot")
         .fetch_all(db)
         .await?;
-    rows.iter().map(|r| Ok(r.try_get::<i32, _>(0)? as u16)).collect()
+    rows.iter()
+        .map(|r| Ok(r.try_get::<i32, _>(0)? as u16))
+        .collect()
 }

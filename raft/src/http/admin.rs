@@ -64,6 +64,14 @@ async fn run(
     (method, uri, headers, body): (Method, Uri, HeaderMap, Bytes),
 ) -> Result<Response, ApiError> {
     extract::request_id(&request_id)?;
+    let span = tracing::Span::current();
+    span.record("request_id", request_id.as_str());
+    if let Command::BeginMove { slot, .. }
+    | Command::CompleteMove { slot }
+    | Command::AbortMove { slot } = &command
+    {
+        span.record("slot", slot);
+    }
     let incoming = extract::incoming(method, &uri, headers, body);
     propose(
         &s,
@@ -113,7 +121,7 @@ async fn add_region(
     .await
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(slot, request_id))]
 async fn begin_move(
     State(s): State<AppState>,
     m: Method,
@@ -122,7 +130,6 @@ async fn begin_move(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: BeginBody = json(&body)?;
-    tracing::Span::current().record("slot", b.slot);
     run(
         s,
         b.request_id,
@@ -135,7 +142,7 @@ async fn begin_move(
     .await
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(slot, request_id))]
 async fn complete_move(
     State(s): State<AppState>,
     m: Method,
@@ -153,7 +160,7 @@ async fn complete_move(
     .await
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(slot, request_id))]
 async fn abort_move(
     State(s): State<AppState>,
     m: Method,

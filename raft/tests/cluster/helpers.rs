@@ -8,9 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use coupon_raft::client::AdminClient;
-use coupon_raft::map_view::MapView;
 use coupon_raft::model::{Region, RegionId};
-use serde_json::Value;
 use tempfile::TempDir;
 use tokio::time::{sleep, Instant};
 
@@ -45,6 +43,8 @@ pub struct Member {
     pub proxy_port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
+    /// Cluster secret this member runs with (tests may give it a wrong one).
+    pub secret: String,
     child: Option<Child>,
 }
 
@@ -107,7 +107,7 @@ impl Cluster {
             _dir: dir,
         };
         for id in 1..=n {
-            c.add_member_process(id).await;
+            c.add_member_process(id, SECRET).await;
         }
         let members: Vec<(u64, String)> =
             c.members.iter().map(|m| (m.id, m.member_addr())).collect();
@@ -120,7 +120,7 @@ impl Cluster {
     }
 
     /// Spawns a new member process `id` (not yet part of the group) and waits for /livez.
-    pub async fn add_member_process(&mut self, id: u64) {
+    pub async fn add_member_process(&mut self, id: u64, secret: &str) {
         let port = free_port();
         let proxy_port = self.links.proxy(id, port).await;
         let m = Member {
@@ -129,6 +129,7 @@ impl Cluster {
             proxy_port,
             data_dir: self.dir.join(format!("m{id}")),
             log: self.dir.join(format!("m{id}.log")),
+            secret: secret.to_owned(),
             child: None,
         };
         self.members.push(m);
@@ -173,7 +174,7 @@ impl Cluster {
             .args(["--snapshot-logs", &opts.snapshot_logs.to_string()])
             .args(["--keep-logs", &opts.keep_logs.to_string()])
             .args(["--write-timeout-ms", "3000", "--read-deadline-ms", "2000"])
-            .env("COUPON_RAFT_SECRET", SECRET)
+            .env("COUPON_RAFT_SECRET", &m.secret)
             .env("COUPON_RAFT_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "info,openraft=info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -235,68 +236,12 @@ impl Cluster {
         }
     }
 
-    pub async fn members_view(&self, id: u64) -> Option<Value> {
-        let url = format!("{}/v1/cluster/members", self.member(id).url());
-        self.http
-            .get(url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()
-    }
-
-    /// Waits until every running member names the same running leader; returns its id.
-    pub async fn leader(&self) -> u64 {
-        self.leader_among(&self.running_ids()).await
-    }
-
-    /// Waits until members `ids` all name the same leader, itself one of `ids`.
-    pub async fn leader_among(&self, ids: &[u64]) -> u64 {
-        self.eventually(
-            "members agree on a leader",
-            Duration::from_secs(15),
-            || async {
-                let mut leader = None;
-                for &id in ids {
-                    let l = self.members_view(id).await?["leader"].as_u64()?;
-                    if !ids.contains(&l) || leader.is_some_and(|x| x != l) {
-                        return None;
-                    }
-                    leader = Some(l);
-                }
-                leader
-            },
-        )
-        .await
-    }
-
     pub fn running_ids(&self) -> Vec<u64> {
         self.members
             .iter()
             .filter(|m| m.child.is_some())
             .map(|m| m.id)
             .collect()
-    }
-
-    /// GET the map from member `id`; `query` like `stale=ok`. Err holds (status, body).
-    pub async fn map(&self, id: u64, query: &str) -> Result<MapView, (u16, String)> {
-        let url = format!("{}/v1/cluster/map?{query}", self.member(id).url());
-        let resp = self
-            .http
-            .get(url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| (0, e.to_string()))?;
-        let status = resp.status().as_u16();
-        if status == 200 {
-            resp.json().await.map_err(|e| (0, e.to_string()))
-        } else {
-            Err((status, resp.text().await.unwrap_or_default()))
-        }
     }
 
     /// Initializes the map with regions us/eu/ap and `slots` slots through member `via`.
@@ -308,27 +253,6 @@ impl Cluster {
             .await
             .expect("init map");
         assert_eq!(out.version, 1);
-    }
-
-    /// Waits until every running member's local map has `version`; returns the maps.
-    pub async fn converged(&self, version: u64) -> Vec<MapView> {
-        let ids = self.running_ids();
-        self.eventually(
-            &format!("all members applied version {version}"),
-            Duration::from_secs(15),
-            || async {
-                let mut maps = vec![];
-                for &id in &ids {
-                    let m = self.map(id, "stale=ok").await.ok()?;
-                    if m.version != version {
-                        return None;
-                    }
-                    maps.push(m);
-                }
-                Some(maps)
-            },
-        )
-        .await
     }
 }
 

@@ -7,4 +7,5 @@ mod membership;
 mod moves;
 mod partition;
 mod proxy;
+mod reads;
 mod writes;

@@ -47,7 +47,7 @@ async fn a_learner_catches_up_from_a_snapshot_is_promoted_and_a_member_is_remove
         )
         .await;
 
-    c.add_member_process(4).await;
+    c.add_member_process(4, crate::helpers::SECRET).await;
     let addr = c.member(4).member_addr();
     c.admin(2).add_learner(4, &addr).await.expect("add learner");
     let maps = c.converged(v).await;

@@ -1,0 +1,226 @@
+//! Real concurrency over real HTTP: hundreds of simultaneous requests, then
+//! the counts checked in Postgres (issue acceptance 3).
+
+use crate::helpers::*;
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Requests in flight at once from the test client.
+const IN_FLIGHT: usize = 400;
+
+/// Fire `n` redeems at once: request i is (user_of(i), key_of(i), code).
+async fn burst(
+    app: &Arc<TestApp>,
+    n: usize,
+    user_of: impl Fn(usize) -> String,
+    key_of: impl Fn(usize) -> String,
+    code: &str,
+) -> Vec<(StatusCode, Value, bool)> {
+    let gate = Arc::new(Semaphore::new(IN_FLIGHT));
+    let tokens: Vec<String> = (0..n).map(|i| app.user(&user_of(i))).collect();
+    let calls = (0..n).map(|i| {
+        let (app, gate, token, key, code) = (
+            app.clone(),
+            gate.clone(),
+            tokens[i].clone(),
+            key_of(i),
+            code.to_owned(),
+        );
+        tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            let resp = app
+                .http
+                .post(format!("{}/v1/coupons/redeem", app.base))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&json!({"code": code, "order_id": "ord"}))
+                .send()
+                .await
+                .expect("redeem request");
+            let status = resp.status();
+            let replayed = resp.headers().get("idempotent-replayed").is_some();
+            (
+                status,
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+                replayed,
+            )
+        })
+    });
+    join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+fn tally(results: &[(StatusCode, Value, bool)]) -> HashMap<String, usize> {
+    let mut t = HashMap::new();
+    for (s, b, replayed) in results {
+        let k = match b["code"].as_str() {
+            Some(code) if !s.is_success() => format!("{} {code}", s.as_u16()),
+            _ if *replayed => format!("{} replayed", s.as_u16()),
+            _ => s.as_u16().to_string(),
+        };
+        *t.entry(k).or_default() += 1;
+    }
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_thousand_users_on_a_thousand_use_code_give_exactly_a_thousand_winners() {
+    let app = Arc::new(TestApp::spawn().await);
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "BLACKFRI100", "total_limit": 1000}))
+        .await;
+    let results = burst(
+        &app,
+        5000,
+        |i| format!("user-{i}"),
+        |i| format!("key-{i}"),
+        "BLACKFRI100",
+    )
+    .await;
+    let t = tally(&results);
+    assert_eq!(t.get("201"), Some(&1000), "{t:?}");
+    assert_eq!(t.get("410 exhausted"), Some(&4000), "{t:?}");
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        1000
+    );
+    let seats: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT seat_no) FROM redemptions WHERE seat_no BETWEEN 1 AND 1000",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(seats, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_user_firing_twenty_keys_at_once_wins_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "ONEEACH", "total_limit": 100}))
+        .await;
+    let results = burst(
+        &app,
+        20,
+        |_| "greedy".into(),
+        |i| format!("key-{i}"),
+        "ONEEACH",
+    )
+    .await;
+    let t = tally(&results);
+    assert_eq!(t.get("201"), Some(&1), "{t:?}");
+    assert_eq!(t.get("409 already_redeemed"), Some(&19), "{t:?}");
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_sent_fifty_times_at_once_redeems_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "RETRYME", "total_limit": 100}))
+        .await;
+    let results = burst(&app, 50, |_| "u1".into(), |_| "the-key".into(), "RETRYME").await;
+    let t = tally(&results);
+    assert_eq!(t.get("201"), Some(&1), "{t:?}");
+    let allowed = ["201", "200 replayed", "409 idempotency_in_flight"];
+    assert!(t.keys().all(|k| allowed.contains(&k.as_str())), "{t:?}");
+    let first = results.iter().find(|r| r.0 == StatusCode::CREATED).unwrap();
+    for r in results.iter().filter(|r| r.2) {
+        assert_eq!(r.1, first.1, "a replay answers the original JSON");
+    }
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        1
+    );
+    let (s, b, _) = app
+        .redeem("u1", "the-key", "RETRYME", "another-order")
+        .await;
+    assert_problem(s, &b, 422, "idempotency_key_reused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_users_on_a_five_hundred_code_pool_use_each_code_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let c = app
+        .campaign(json!({"kind": "pool", "code": "POOLRUSH"}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({"count": 500})).await;
+    let results = burst(
+        &app,
+        2000,
+        |i| format!("user-{i}"),
+        |i| format!("key-{i}"),
+        "POOLRUSH",
+    )
+    .await;
+    let t = tally(&results);
+    assert_eq!(t.get("201"), Some(&500), "{t:?}");
+    assert_eq!(t.get("410 exhausted"), Some(&1500), "{t:?}");
+    let (active, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT pool_code) FROM redemptions WHERE campaign_id = $1 AND released_at IS NULL",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((active, distinct), (500, 500));
+    let unused: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM codes WHERE campaign_id = $1 AND NOT used")
+            .bind(&id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(unused, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_users_racing_for_named_pool_codes_use_each_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let c = app.campaign(json!({"kind": "pool"})).await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({"count": 500})).await;
+    let codes: Vec<String> = app
+        .export(&id)
+        .await
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_owned())
+        .collect();
+    // Four users race for each code.
+    let gate = Arc::new(Semaphore::new(IN_FLIGHT));
+    let calls = (0..2000).map(|i| {
+        let (app, gate, code) = (app.clone(), gate.clone(), codes[i % 500].clone());
+        tokio::spawn(async move {
+            let _p = gate.acquire_owned().await.unwrap();
+            app.redeem(&format!("user-{i}"), "k", &code, "o").await
+        })
+    });
+    let results: Vec<_> = join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let wins = results
+        .iter()
+        .filter(|r| r.0 == StatusCode::CREATED)
+        .count();
+    let dup = results
+        .iter()
+        .filter(|r| r.1["code"] == "already_redeemed")
+        .count();
+    assert_eq!((wins, dup), (500, 1500));
+    assert_eq!(app.active_redemptions(&id).await, 500);
+}

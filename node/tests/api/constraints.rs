@@ -1,0 +1,248 @@
+//! Postgres enforces every limit of DESIGN.md §3.1 on its own: these tests
+//! write with SQL directly, bypassing the node, and expect refusals.
+
+use crate::helpers::*;
+use sqlx::PgPool;
+
+async fn campaign(db: &PgPool, id: &str, kind: &str, total: Option<i32>, per_user: i32) {
+    sqlx::query(
+        "INSERT INTO campaigns (campaign_id, slot, name, kind, code, discount, total_limit, per_user_limit, \
+         starts_at, ends_at, release_on_refund) VALUES ($1, 1, 'c', $2, $3, '{\"type\":\"free_shipping\"}', $4, $5, \
+         '2020-01-01Z', '2099-01-01Z', true)",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind((kind == "shared").then(|| format!("CODE{id}")))
+    .bind(total)
+    .bind(per_user)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+struct Row<'a> {
+    campaign: &'a str,
+    user: &'a str,
+    key: &'a str,
+    seat: Option<i32>,
+    use_no: i32,
+    code: Option<&'a str>,
+}
+
+async fn insert(db: &PgPool, id: &str, r: Row<'_>) -> Result<(), String> {
+    sqlx::query(
+        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, idempotency_key, \
+         request_hash, code, pool_code, seat_no, use_no, discount) \
+         VALUES ($1, $2, 1, 1, $3, 'o', $4, 'h', 'X', $5, $6, $7, '{}')",
+    )
+    .bind(id)
+    .bind(r.campaign)
+    .bind(r.user)
+    .bind(r.key)
+    .bind(r.code)
+    .bind(r.seat)
+    .bind(r.use_no)
+    .execute(db)
+    .await
+    .map(|_| ())
+    .map_err(|e| e.as_database_error().and_then(|d| d.constraint()).unwrap_or("?").to_owned())
+}
+
+fn shared<'a>(campaign: &'a str, user: &'a str, key: &'a str, seat: i32, use_no: i32) -> Row<'a> {
+    Row {
+        campaign,
+        user,
+        key,
+        seat: Some(seat),
+        use_no,
+        code: None,
+    }
+}
+
+async fn release(db: &PgPool, id: &str) {
+    sqlx::query("UPDATE redemptions SET released_at = now() WHERE redemption_id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_redemption_beyond_total_limit() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "c1", "shared", Some(2), 1).await;
+    insert(&app.db, "r1", shared("c1", "u1", "k", 1, 1))
+        .await
+        .unwrap();
+    insert(&app.db, "r2", shared("c1", "u2", "k", 2, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        insert(&app.db, "r3", shared("c1", "u3", "k", 3, 1)).await,
+        Err("redemptions_seat_within_total_limit".into())
+    );
+    assert_eq!(
+        insert(&app.db, "r4", shared("c1", "u4", "k", 1, 1)).await,
+        Err("redemptions_seat_once".into())
+    );
+    let no_seat = Row {
+        seat: None,
+        ..shared("c1", "u5", "k", 0, 1)
+    };
+    assert_eq!(
+        insert(&app.db, "r5", no_seat).await,
+        Err("redemptions_seat_within_total_limit".into())
+    );
+    assert_eq!(app.active_redemptions("c1").await, 2);
+    // A released seat is free again.
+    release(&app.db, "r1").await;
+    insert(&app.db, "r6", shared("c1", "u6", "k", 1, 1))
+        .await
+        .unwrap();
+    assert_eq!(app.active_redemptions("c1").await, 2);
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_pool_code_used_twice() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "p1", "pool", None, 5).await;
+    sqlx::query("INSERT INTO codes (code, campaign_id, seq) VALUES ('C1', 'p1', 1)")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let row = |user, key| Row {
+        campaign: "p1",
+        user,
+        key,
+        seat: None,
+        use_no: 1,
+        code: Some("C1"),
+    };
+    insert(&app.db, "r1", row("u1", "k")).await.unwrap();
+    assert_eq!(
+        insert(&app.db, "r2", row("u2", "k")).await,
+        Err("redemptions_code_once".into())
+    );
+    // A code of another campaign, or none at all, is refused too.
+    campaign(&app.db, "p2", "pool", None, 5).await;
+    let foreign = Row {
+        campaign: "p2",
+        ..row("u3", "k")
+    };
+    assert_eq!(
+        insert(&app.db, "r3", foreign).await,
+        Err("redemptions_code_matches_kind".into())
+    );
+    // A released code can be used again.
+    release(&app.db, "r1").await;
+    insert(&app.db, "r4", row("u2", "k")).await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_user_beyond_a_per_user_limit_of_one() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "c1", "shared", Some(100), 1).await;
+    insert(&app.db, "r1", shared("c1", "u1", "k1", 1, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        insert(&app.db, "r2", shared("c1", "u1", "k2", 2, 1)).await,
+        Err("redemptions_user_use_once".into())
+    );
+    assert_eq!(
+        insert(&app.db, "r3", shared("c1", "u1", "k3", 3, 2)).await,
+        Err("redemptions_use_within_per_user_limit".into())
+    );
+    release(&app.db, "r1").await;
+    insert(&app.db, "r4", shared("c1", "u1", "k4", 4, 1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_user_beyond_a_per_user_limit_of_three() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "c3", "shared", None, 3).await;
+    let row = |key, use_no| Row {
+        campaign: "c3",
+        user: "u1",
+        key,
+        seat: None,
+        use_no,
+        code: None,
+    };
+    for (i, key) in ["k1", "k2", "k3"].into_iter().enumerate() {
+        insert(&app.db, &format!("r{i}"), row(key, i as i32 + 1))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        insert(&app.db, "r4", row("k4", 4)).await,
+        Err("redemptions_use_within_per_user_limit".into())
+    );
+    assert_eq!(
+        insert(&app.db, "r5", row("k5", 2)).await,
+        Err("redemptions_user_use_once".into())
+    );
+    assert_eq!(app.active_redemptions("c3").await, 3);
+    release(&app.db, "r1").await;
+    insert(&app.db, "r6", row("k6", 2)).await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_refuses_two_redemptions_under_one_callers_idempotency_key() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "c1", "shared", None, 5).await;
+    campaign(&app.db, "c2", "shared", None, 5).await;
+    let row = |campaign, user, use_no| Row {
+        campaign,
+        user,
+        key: "same-key",
+        seat: None,
+        use_no,
+        code: None,
+    };
+    insert(&app.db, "r1", row("c1", "u1", 1)).await.unwrap();
+    assert_eq!(
+        insert(&app.db, "r2", row("c1", "u1", 2)).await,
+        Err("redemptions_idempotency_once".into())
+    );
+    assert_eq!(
+        insert(&app.db, "r3", row("c2", "u1", 1)).await,
+        Err("redemptions_idempotency_once".into())
+    );
+    // Released or not, the key stays spent.
+    release(&app.db, "r1").await;
+    assert_eq!(
+        insert(&app.db, "r4", row("c1", "u1", 1)).await,
+        Err("redemptions_idempotency_once".into())
+    );
+    // Keys are scoped to the caller.
+    insert(&app.db, "r5", row("c1", "u2", 1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_refuses_unreleasing_and_changing_limits() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "c1", "shared", Some(1), 1).await;
+    insert(&app.db, "r1", shared("c1", "u1", "k", 1, 1))
+        .await
+        .unwrap();
+    release(&app.db, "r1").await;
+    let err = sqlx::query("UPDATE redemptions SET released_at = NULL WHERE redemption_id = 'r1'")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().constraint(),
+        Some("redemptions_release_final")
+    );
+    let err = sqlx::query("UPDATE campaigns SET total_limit = 5 WHERE campaign_id = 'c1'")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().constraint(),
+        Some("campaigns_limits_immutable")
+    );
+}
