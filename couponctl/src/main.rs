@@ -1,1 +1,33 @@
-fn main() {}
+//! `couponctl`: the operator CLI — local cluster, dev tokens, benchmarks.
+
+mod bench;
+mod clusterfile;
+mod dev;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "couponctl", about = "Operate the coupon service")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The local cluster.
+    #[command(subcommand)]
+    Dev(dev::DevCmd),
+    /// Benchmarks against a running local cluster.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Dev(cmd) => dev::run(cmd).await,
+        Cmd::Bench(cmd) => bench::run(cmd).await,
+    }
+}

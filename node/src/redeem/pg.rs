@@ -72,7 +72,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                         lock_unused_code(&mut tx, &code).await?;
                         code
                     }
-                    None => pop_code(&mut tx, c).await?.ok_or(ApiError::Exhausted)?,
+                    None => pop_code(&mut tx, &c.campaign_id).await?.ok_or(ApiError::Exhausted)?,
                 };
                 (None, Some(code))
             }
@@ -208,12 +208,13 @@ async fn lock_unused_code(conn: &mut PgConnection, code: &str) -> ApiResult<()> 
     }
 }
 
-/// The next unused pool code, from a random start over the partial index of
-/// unused codes: used rows are never walked, so claims stay fast at 90 % used.
-async fn pop_code(conn: &mut PgConnection, c: &Campaign) -> ApiResult<Option<String>> {
+/// The next unused pool code, locked, from a random start over the partial
+/// index of unused codes: racers spread over the pool instead of all walking
+/// the same dead prefix, so claims stay fast at 90 % used.
+pub async fn pop_code(conn: &mut PgConnection, campaign_id: &str) -> ApiResult<Option<String>> {
     let max: i64 =
         sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM codes WHERE campaign_id = $1")
-            .bind(&c.campaign_id)
+            .bind(campaign_id)
             .fetch_one(&mut *conn)
             .await?;
     if max == 0 {
@@ -228,7 +229,7 @@ async fn pop_code(conn: &mut PgConnection, c: &Campaign) -> ApiResult<Option<Str
             "SELECT code FROM codes WHERE campaign_id = $1 AND NOT used AND seq BETWEEN $2 AND $3 \
              ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
         )
-        .bind(&c.campaign_id)
+        .bind(campaign_id)
         .bind(lo)
         .bind(hi)
         .fetch_optional(&mut *conn)
