@@ -4,6 +4,7 @@
 pub mod alphabet;
 pub mod code;
 pub mod ids;
+pub mod service_token;
 pub mod slot;
 
 pub use code::{Code, CodeError, GeneratedCode};

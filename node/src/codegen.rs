@@ -114,6 +114,7 @@ async fn insert_all(
         Spec::Pool { .. } => Vec::new(),
     };
     let mut done: i64 = 0;
+    let mut in_redis: Option<i64> = None;
     while done < total {
         let n = (total - done).min(BATCH as i64) as usize;
         let mut pending: Vec<(i64, Option<String>)> = (0..n)
@@ -138,6 +139,20 @@ async fn insert_all(
             let stored =
                 codes::insert_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?;
             let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
+            let landed: Vec<String> = pending
+                .iter()
+                .zip(&batch)
+                .filter(|(p, _)| stored.contains(&p.0))
+                .map(|(_, code)| code.clone())
+                .collect();
+            match state.claim().codes_added(c, &landed).await {
+                Ok(Some(n)) => *in_redis.get_or_insert(0) += n,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not add codes to redis");
+                    in_redis.get_or_insert(0);
+                }
+            }
             pending.retain(|p| !stored.contains(&p.0));
         }
         if !pending.is_empty() {
@@ -164,5 +179,15 @@ async fn insert_all(
         )));
     }
     state.campaigns().forget(&c.campaign_id);
-    Ok(json!({"postgres": landed, "redis": null, "bloom": null}))
+    let report = json!({"postgres": landed, "redis": in_redis, "bloom": null});
+    if let Some(n) = in_redis {
+        if n != total {
+            return Err(ApiError::Internal(format!(
+                "redis holds {n} of {total} new codes (postgres holds all {landed}); \
+                 run `couponctl reconcile {}` to rebuild redis from postgres",
+                c.campaign_id
+            )));
+        }
+    }
+    Ok(report)
 }

@@ -62,6 +62,45 @@ pub struct NodeConfig {
     /// How long a campaign stays in the in-process cache.
     #[arg(long, env = "COUPON_CAMPAIGN_CACHE_MS", default_value_t = 1000)]
     pub campaign_cache_ms: u64,
+    #[command(flatten)]
+    pub burst: BurstConfig,
+    /// Ownership map and service keys (multi-region).
+    #[command(flatten)]
+    pub regions: crate::ownership::RegionsConfig,
+}
+
+/// The Redis burst path, the reconciler and rate limits (DESIGN.md §4.2, §4.5).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BurstConfig {
+    /// `redis`: Lua claims in Redis in front of Postgres; `postgres`: Postgres only.
+    #[arg(long, env = "COUPON_CLAIM_ENGINE", default_value = "redis")]
+    pub claim_engine: ClaimEngineKind,
+    /// A claim older than this without its Postgres row is a leak the
+    /// reconciler gives back (a crash between claim and commit).
+    #[arg(long, env = "COUPON_RECONCILE_GRACE_MS", default_value_t = 30_000)]
+    pub reconcile_grace_ms: u64,
+    /// How often the reconciler compares Postgres and Redis (0 = only on demand).
+    #[arg(long, env = "COUPON_RECONCILE_INTERVAL_MS", default_value_t = 10_000)]
+    pub reconcile_interval_ms: u64,
+    /// Redeem and validate calls per second per user (0 = no limit).
+    #[arg(long, env = "COUPON_USER_RATE", default_value_t = 10.0)]
+    pub user_rate: f64,
+    /// Calls a user may make at once before the rate applies.
+    #[arg(long, env = "COUPON_USER_BURST", default_value_t = 20)]
+    pub user_burst: u32,
+    /// Calls per second per client IP (0 = no limit: server-side storefronts
+    /// share few IPs; enable for client-side traffic).
+    #[arg(long, env = "COUPON_IP_RATE", default_value_t = 0.0)]
+    pub ip_rate: f64,
+    /// Calls an IP may make at once before the rate applies.
+    #[arg(long, env = "COUPON_IP_BURST", default_value_t = 100)]
+    pub ip_burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClaimEngineKind {
+    Redis,
+    Postgres,
 }
 
 /// Parse `all` or `a-b,c` into slot numbers.

@@ -2,6 +2,7 @@
 //! same app from [`start::build_state`] and [`http::app`].
 
 pub mod auth;
+pub mod burst;
 pub mod cache;
 pub mod codegen;
 pub mod config;
@@ -9,7 +10,9 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod ownership;
 pub mod redeem;
+pub mod service_auth;
 pub mod start;
 pub mod state;
 pub mod store;

@@ -3,7 +3,10 @@
 use crate::auth::{KeyError, Verifier};
 use crate::cache::CampaignCache;
 use crate::config::{parse_slots, NodeConfig};
-use crate::redeem::claim::PostgresClaim;
+use crate::burst::ratelimit::Limit;
+use crate::burst::RedisClaim;
+use crate::config::ClaimEngineKind;
+use crate::redeem::claim::{ClaimEngine, PostgresClaim};
 use crate::state::{AppState, Inner};
 use crate::store::{attempts, slots};
 use sqlx::postgres::PgPoolOptions;
@@ -50,20 +53,34 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         .connect(&cfg.database_url.0)
         .await?;
     crate::MIGRATOR.run(&db).await?;
-    let owned = parse_slots(&cfg.bootstrap_slots).map_err(StartError::Slots)?;
-    slots::bootstrap(&db, &owned).await?;
+    let regional = crate::ownership::Regional::start(&cfg.regions, &cfg.region, db.clone())
+        .map_err(|e| StartError::Slots(e.to_string()))?;
+    // With a raft map, ownership comes from the map (ownership::sync), never a bootstrap.
+    if !regional.configured() {
+        let owned = parse_slots(&cfg.bootstrap_slots).map_err(StartError::Slots)?;
+        slots::bootstrap(&db, &owned).await?;
+    }
     let client = redis::Client::open(cfg.redis_url.0.as_str())?;
     let redis = redis::aio::ConnectionManager::new(client).await?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let claim: Arc<dyn ClaimEngine> = match cfg.burst.claim_engine {
+        ClaimEngineKind::Redis => RedisClaim::new(db.clone(), redis.clone(), metrics.clone(), &cfg.burst),
+        ClaimEngineKind::Postgres => Arc::new(PostgresClaim { db: db.clone() }),
+    };
+    let b = &cfg.burst;
     Ok(AppState::new(Inner {
         region: cfg.region.clone(),
-        claim: Arc::new(PostgresClaim { db: db.clone() }),
+        claim,
+        user_limit: Limit { rate: b.user_rate, burst: b.user_burst },
+        ip_limit: Limit { rate: b.ip_rate, burst: b.ip_burst },
         attempts: attempts::spawn_writer(db.clone()),
         db,
         redis,
         verifier,
         campaigns: CampaignCache::new(Duration::from_millis(cfg.campaign_cache_ms)),
-        metrics: Default::default(),
+        metrics,
         body_limit: cfg.body_limit,
+        regional,
     }))
 }
 
@@ -73,7 +90,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, crate::app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Peer addresses feed the per-IP rate limit.
+    let app = crate::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -17,10 +17,14 @@ pub struct Inner {
     pub redis: redis::aio::ConnectionManager,
     pub verifier: Verifier,
     pub campaigns: CampaignCache,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub claim: Arc<dyn ClaimEngine>,
     pub body_limit: usize,
     pub attempts: tokio::sync::mpsc::Sender<Attempt>,
+    pub user_limit: crate::burst::ratelimit::Limit,
+    pub ip_limit: crate::burst::ratelimit::Limit,
+    /// Ownership map, its sync and the service key ring (multi-region).
+    pub regional: Arc<crate::ownership::Regional>,
 }
 
 impl AppState {
@@ -52,7 +56,13 @@ impl AppState {
     pub fn body_limit(&self) -> usize {
         self.0.body_limit
     }
+    pub fn limits(&self) -> (crate::burst::ratelimit::Limit, crate::burst::ratelimit::Limit) {
+        (self.0.user_limit, self.0.ip_limit)
+    }
     pub fn attempts(&self) -> &tokio::sync::mpsc::Sender<Attempt> {
         &self.0.attempts
+    }
+    pub fn regional(&self) -> &Arc<crate::ownership::Regional> {
+        &self.0.regional
     }
 }

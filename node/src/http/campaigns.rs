@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/campaigns/{campaign_id}", get(read))
         .route("/v1/campaigns/{campaign_id}/pause", post(pause))
         .route("/v1/campaigns/{campaign_id}/resume", post(resume))
+        .route("/v1/campaigns/{campaign_id}/reconcile", post(reconcile))
 }
 
 /// Create a campaign. Its home slot is the vanity code's slot, or a random
@@ -70,6 +71,13 @@ pub async fn create(
         .record("slot", slot)
         .record("campaign", id.as_str());
     campaigns::insert(state.db(), id.as_str(), slot, &new).await?;
+    if let Some(c) = state.campaigns().by_id(state.db(), id.as_str()).await? {
+        // Redis is an accelerator: if it cannot be seeded now, the first
+        // redeem seeds it and meanwhile takes the Postgres-only path.
+        if let Err(e) = state.claim().seed(&c).await {
+            tracing::warn!(error = %e, "could not seed the new campaign's redis state");
+        }
+    }
     let view = view(&state, id.as_str()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -108,12 +116,29 @@ pub async fn resume(
     set_paused(&state, &id, false).await
 }
 
+/// Compare the campaign's Redis state with Postgres now, give back leaked
+/// claims older than the grace period, and rebuild on drift.
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/reconcile",
+    params(("campaign_id" = String, Path)), responses((status = 200, description = "reconcile report")))]
+#[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
+pub async fn reconcile(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    parse_id(&id)?;
+    let c = campaigns::by_id(state.db(), &id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    Ok(Json(state.claim().reconcile(&c).await?))
+}
+
 async fn set_paused(state: &AppState, id: &str, paused: bool) -> ApiResult<Json<CampaignView>> {
     parse_id(id)?;
     if !campaigns::set_paused(state.db(), id, paused).await? {
         return Err(ApiError::NotFound("campaign"));
     }
     state.campaigns().forget(id);
+    if let Some(c) = campaigns::by_id(state.db(), id).await? {
+        if let Err(e) = state.claim().campaign_changed(&c).await {
+            // The cache TTL and the next reseed still carry the pause.
+            tracing::warn!(error = %e, "could not mirror pause state to redis");
+        }
+    }
     Ok(Json(view(state, id).await?))
 }
 

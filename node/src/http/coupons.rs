@@ -8,7 +8,9 @@ use crate::redeem::{resolve, validate::Validation, RedeemRequest};
 use crate::state::AppState;
 use crate::store::attempts::Attempt;
 use crate::store::redemptions::Redemption;
-use axum::extract::State;
+use crate::burst::ratelimit;
+use axum::extract::{ConnectInfo, State};
+use std::net::SocketAddr;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -39,9 +41,12 @@ pub struct ValidateBody {
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn validate(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     User(user): User,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
+    rate_limit(&state, &user, &headers, peer).await?;
     let v = crate::redeem::validate::validate(&state, &user, &body.code).await?;
     tracing::Span::current().record("campaign", v.campaign_id.as_str());
     Ok(Json(v))
@@ -60,11 +65,13 @@ pub struct RedeemBody {
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn redeem(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     User(user): User,
     key: IdempotencyKey,
     headers: HeaderMap,
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
+    rate_limit(&state, &user, &headers, peer).await?;
     if body.order_id.is_empty() || body.order_id.len() > MAX_ORDER_ID {
         return Err(ApiError::invalid(
             "order_id",
@@ -136,6 +143,23 @@ async fn redeem_inner(
     }
     let outcome = state.claim().redeem(&req).await?;
     Ok((outcome.redemption, outcome.replayed))
+}
+
+/// Per-user and per-IP limits (DESIGN.md §4 step 2). The client IP is the
+/// first `X-Forwarded-For` hop when an edge sets it, else the peer address.
+async fn rate_limit(state: &AppState, user: &str, headers: &HeaderMap, peer: SocketAddr) -> ApiResult<()> {
+    let (per_user, per_ip) = state.limits();
+    ratelimit::check(state, "user", user, per_user).await?;
+    if per_ip.rate > 0.0 {
+        let ip = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| peer.ip().to_string());
+        ratelimit::check(state, "ip", &ip, per_ip).await?;
+    }
+    Ok(())
 }
 
 fn log_attempt(

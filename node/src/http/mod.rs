@@ -26,6 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(crate::service_auth::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::InvalidRequest {
@@ -34,6 +35,14 @@ pub fn app(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ownership::guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::service_auth::verify,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             layers::request_context,

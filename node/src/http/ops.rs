@@ -35,6 +35,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !matches!(pong, Ok(Ok(_))) {
         failing.push("redis");
     }
+    failing.extend(state.regional().not_ready());
     let status = if failing.is_empty() {
         StatusCode::OK
     } else {

@@ -7,6 +7,7 @@ use crate::error::ApiResult;
 use sqlx::PgPool;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -16,6 +17,32 @@ pub trait ClaimEngine: Send + Sync {
 
     /// Uses left for validate; `None` when unlimited.
     fn remaining<'a>(&'a self, campaign: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>>;
+
+    /// A campaign was created: build whatever the engine keeps for it.
+    fn seed<'a>(&'a self, _campaign: &'a Arc<Campaign>) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Pause/resume: mirror the campaign's state.
+    fn campaign_changed<'a>(&'a self, _campaign: &'a Campaign) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Codes were stored in Postgres; returns how many the engine's store
+    /// verifiably holds (`None` when it keeps none).
+    fn codes_added<'a>(&'a self, _campaign: &'a Campaign, _codes: &'a [String]) -> BoxFut<'a, ApiResult<Option<i64>>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// A redemption was released in Postgres: its seat or code is free again.
+    fn released<'a>(&'a self, _campaign: &'a Campaign, _token: Option<&'a str>, _user: &'a str) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Compare the engine's store with Postgres and repair it.
+    fn reconcile<'a>(&'a self, _campaign: &'a Campaign) -> BoxFut<'a, ApiResult<serde_json::Value>> {
+        Box::pin(async { Ok(serde_json::json!({"engine": "postgres", "note": "nothing to reconcile"})) })
+    }
 }
 
 /// Postgres decides everything: right for low-traffic campaigns and the

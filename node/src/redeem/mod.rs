@@ -46,4 +46,6 @@ pub struct RedeemOutcome {
     pub redemption: Redemption,
     /// True when this answers a retry of an earlier success.
     pub replayed: bool,
+    /// The seat number or code Postgres took (None on replays).
+    pub taken: Option<String>,
 }

@@ -122,10 +122,8 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
         let data = serde_json::to_value(&redemption).expect("redemption serializes");
         outbox::append(&mut tx, &event_id, "coupon.redeemed", &c.campaign_id, &data).await?;
         tx.commit().await?;
-        return Ok(RedeemOutcome {
-            redemption,
-            replayed: false,
-        });
+        let taken = pool_code.or_else(|| seat_no.map(|s| s.to_string()));
+        return Ok(RedeemOutcome { redemption, replayed: false, taken });
     }
     tracing::warn!(campaign = %c.campaign_id, "redeem lost {MAX_PICKS} races in a row");
     Err(ApiError::Unavailable { what: "postgres" })
@@ -135,10 +133,7 @@ fn replay(prior: redemptions::Redemption, request_hash: &str) -> ApiResult<Redee
     if prior.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(RedeemOutcome {
-        redemption: prior,
-        replayed: true,
-    })
+    Ok(RedeemOutcome { redemption: prior, replayed: true, taken: None })
 }
 
 /// Lowest use number 1..per_user_limit this user has free.

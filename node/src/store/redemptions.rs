@@ -78,17 +78,19 @@ pub async fn by_key(
 pub struct ForRelease {
     pub redemption: Redemption,
     pub pool_code: Option<String>,
+    pub seat_no: Option<i32>,
 }
 
 pub async fn lock_for_release(
     conn: &mut PgConnection,
     id: &str,
 ) -> Result<Option<ForRelease>, ApiError> {
-    let sql = format!("SELECT {COLUMNS} FROM redemptions WHERE redemption_id = $1 FOR UPDATE");
+    let sql = format!("SELECT {COLUMNS}, seat_no FROM redemptions WHERE redemption_id = $1 FOR UPDATE");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
     row.map(|r| {
         Ok(ForRelease {
             pool_code: r.try_get("pool_code")?,
+            seat_no: r.try_get("seat_no")?,
             redemption: from_row(&r)?,
         })
     })

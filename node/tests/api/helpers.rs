@@ -1,7 +1,8 @@
 //! Shared test helpers: one real Postgres and one real Redis per test
 //! process, a fresh database per test, the node on a real listener.
 
-use coupon_node::config::{NodeConfig, Secret, DEFAULT_BODY_LIMIT};
+use clap::Parser;
+use coupon_node::config::NodeConfig;
 use coupon_testkit::issuer::{DEV_AUD, DEV_ISS};
 use coupon_testkit::{postgres::PgOptions, Issuer, PgServer, RedisServer};
 use reqwest::{Response, StatusCode};
@@ -50,19 +51,19 @@ impl TestApp {
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
         let keydir = coupon_testkit::scratch_root().join(format!("keys-{name}"));
         let (_, public) = issuer.write(&keydir, "issuer").expect("write keys");
-        let mut cfg = NodeConfig {
-            region: "us".into(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: Secret(db_url.clone()),
-            redis_url: Secret(s.redis.url()),
-            issuer_public_key: public,
-            issuer: DEV_ISS.into(),
-            audience: DEV_AUD.into(),
-            body_limit: DEFAULT_BODY_LIMIT,
-            db_max_connections: 32,
-            bootstrap_slots: "all".into(),
-            campaign_cache_ms: 1000,
-        };
+        let mut cfg = NodeConfig::try_parse_from([
+            "coupon-node",
+            "--region=us",
+            "--listen=127.0.0.1:0",
+            &format!("--database-url={db_url}"),
+            &format!("--redis-url={}", s.redis.url()),
+            &format!("--issuer-public-key={}", public.display()),
+            &format!("--issuer={DEV_ISS}"),
+            &format!("--audience={DEV_AUD}"),
+            // Rate limits have their own test; the others fire bursts per user.
+            "--user-rate=0",
+        ])
+        .expect("test config parses");
         tweak(&mut cfg);
         let state = coupon_node::start::build_state(&cfg)
             .await

@@ -1,0 +1,308 @@
+//! `RedisClaim`: the claim engine of the burst path.
+
+use super::keys::{claim_member, Keys};
+use super::reconcile::{self, now_ms};
+use super::scripts::scripts;
+use super::{seed, INFLIGHT_TTL_MS, REDIS_TIMEOUT, REPLAY_MARKER_TTL_MS};
+use crate::config::BurstConfig;
+use crate::domain::campaign::{Campaign, Kind};
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::redeem::claim::{BoxFut, ClaimEngine};
+use crate::redeem::pg::{self, Hint};
+use crate::redeem::{RedeemOutcome, RedeemRequest, Target};
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct RedisClaim {
+    db: PgPool,
+    redis: ConnectionManager,
+    metrics: Arc<Metrics>,
+    grace: Duration,
+    seeding: Arc<Mutex<HashSet<String>>>,
+    /// Campaigns this node served, for the periodic reconciler.
+    touched: Mutex<HashMap<String, Arc<Campaign>>>,
+}
+
+enum Verdict {
+    NotLoaded,
+    Paused,
+    Replay,
+    InFlight,
+    AlreadyRedeemed,
+    CodeUsed,
+    Exhausted,
+    AudienceMismatch,
+    Claimed(String),
+}
+
+async fn bounded<T>(f: impl Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    tokio::time::timeout(REDIS_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::IoError, "redis call timed out"))))
+}
+
+impl RedisClaim {
+    pub fn new(db: PgPool, redis: ConnectionManager, metrics: Arc<Metrics>, cfg: &BurstConfig) -> Arc<RedisClaim> {
+        let engine = Arc::new(RedisClaim {
+            db,
+            redis,
+            metrics,
+            grace: Duration::from_millis(cfg.reconcile_grace_ms),
+            seeding: Arc::default(),
+            touched: Mutex::default(),
+        });
+        if cfg.reconcile_interval_ms > 0 {
+            tokio::spawn(periodic(Arc::downgrade(&engine), Duration::from_millis(cfg.reconcile_interval_ms)));
+        }
+        engine
+    }
+
+    async fn run_claim(&self, req: &RedeemRequest, k: &Keys) -> redis::RedisResult<Verdict> {
+        let s = scripts();
+        let (script, third) = match &req.target {
+            Target::Shared => (&s.claim_shared, if req.campaign.total_limit.is_some() { "1" } else { "0" }.to_owned()),
+            Target::PoolClaim => (&s.claim_pool, String::new()),
+            Target::Code { code, intended_user: None } => (&s.claim_pool, code.clone()),
+            Target::Code { code, intended_user: Some(_) } => (&s.claim_unique, code.clone()),
+        };
+        let mut inv = script.key(k.ready());
+        inv.key(k.paused()).key(k.free()).key(k.users()).key(k.claims()).key(k.inflight(&req.user, req.key.as_str()));
+        inv.arg(&req.user).arg(req.campaign.per_user_limit).arg(third).arg(now_ms()).arg(INFLIGHT_TTL_MS).arg(req.key.as_str());
+        if let Target::Code { intended_user: Some(owner), .. } = &req.target {
+            inv.arg(owner);
+        }
+        let mut r = self.redis.clone();
+        let out: Vec<String> = bounded(inv.invoke_async(&mut r)).await?;
+        Ok(match out.first().map(String::as_str) {
+            Some("ok") => Verdict::Claimed(out.get(1).cloned().unwrap_or_default()),
+            Some("not_loaded") => Verdict::NotLoaded,
+            Some("paused") => Verdict::Paused,
+            Some("replay") => Verdict::Replay,
+            Some("in_flight") => Verdict::InFlight,
+            Some("already_redeemed") => Verdict::AlreadyRedeemed,
+            Some("code_used") => Verdict::CodeUsed,
+            Some("exhausted") => Verdict::Exhausted,
+            Some("audience_mismatch") => Verdict::AudienceMismatch,
+            other => return Err(redis::RedisError::from((redis::ErrorKind::TypeError, "unexpected script answer", format!("{other:?}")))),
+        })
+    }
+
+    async fn redeem_inner(&self, req: &RedeemRequest) -> ApiResult<RedeemOutcome> {
+        self.touch(&req.campaign);
+        let k = Keys::new(&req.campaign.campaign_id);
+        let verdict = match self.run_claim(req, &k).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis claim failed; using the postgres-only path");
+                return self.fallback(req, "redis_error").await;
+            }
+        };
+        let claimed = match verdict {
+            Verdict::Claimed(token) => token,
+            Verdict::NotLoaded => {
+                self.spawn_seed(req.campaign.clone());
+                return self.fallback(req, "not_loaded").await;
+            }
+            Verdict::Paused => return Err(ApiError::Paused),
+            Verdict::Exhausted => return Err(ApiError::Exhausted),
+            Verdict::AudienceMismatch => return Err(ApiError::AudienceMismatch),
+            Verdict::InFlight => return Err(ApiError::IdempotencyInFlight),
+            Verdict::Replay | Verdict::AlreadyRedeemed | Verdict::CodeUsed => {
+                if let Some(prior) = pg::replay_only(&self.db, req).await? {
+                    return Ok(RedeemOutcome { redemption: prior, replayed: true, taken: None });
+                }
+                return match verdict {
+                    Verdict::AlreadyRedeemed => Err(ApiError::AlreadyRedeemed("this user reached the campaign's per-user limit")),
+                    Verdict::CodeUsed => Err(ApiError::AlreadyRedeemed("this code was already used")),
+                    _ => self.fallback(req, "stale_replay_marker").await,
+                };
+            }
+        };
+        self.metrics.inc("coupon_claims_total", &[("result", "claimed")]);
+        // A crash here leaks the claim until the reconciler returns it.
+        fail::fail_point!("after_claim_before_commit", |_| Err(ApiError::Unavailable { what: "node (failpoint)" }));
+        let member = claim_member(&claimed, req.key.as_str(), &req.user);
+        let hint = match &req.target {
+            Target::Shared => Hint { seat_no: claimed.parse().ok(), pool_code: None },
+            _ => Hint { seat_no: None, pool_code: Some(claimed.clone()) },
+        };
+        match pg::redeem_tx(&self.db, req, hint).await {
+            Ok(out) if out.replayed => {
+                self.give_back(&k, &member, &claimed, req).await;
+                Ok(out)
+            }
+            Ok(out) => {
+                let repair = out.taken.as_deref().filter(|t| *t != claimed).unwrap_or("");
+                let mut r = self.redis.clone();
+                let mut settle = scripts().finish.key(k.free());
+                settle.key(k.claims()).key(k.inflight(&req.user, req.key.as_str()));
+                settle.arg(&member).arg(REPLAY_MARKER_TTL_MS).arg(repair);
+                if let Err(e) = bounded(settle.invoke_async::<i64>(&mut r)).await {
+                    // The row is committed; the reconciler settles the claim later.
+                    tracing::warn!(error = %e, "could not settle the redis claim");
+                }
+                fail::fail_point!("after_commit_before_reply", |_| Err(ApiError::Unavailable { what: "node (failpoint)" }));
+                Ok(out)
+            }
+            Err(e) => {
+                self.give_back(&k, &member, &claimed, req).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn give_back(&self, k: &Keys, member: &str, token: &str, req: &RedeemRequest) {
+        let mut r = self.redis.clone();
+        let mut call = scripts().give_back.key(k.free());
+        call.key(k.users()).key(k.claims()).key(k.inflight(&req.user, req.key.as_str()));
+        call.arg(member).arg(token).arg(&req.user);
+        match bounded(call.invoke_async::<i64>(&mut r)).await {
+            Ok(_) => self.metrics.inc("coupon_claims_total", &[("result", "given_back")]),
+            Err(e) => tracing::warn!(error = %e, "could not give the claim back; the reconciler will"),
+        }
+    }
+
+    async fn fallback(&self, req: &RedeemRequest, reason: &str) -> ApiResult<RedeemOutcome> {
+        self.metrics.inc("coupon_claim_fallback_total", &[("reason", reason)]);
+        pg::redeem_tx(&self.db, req, Hint::default()).await
+    }
+
+    fn touch(&self, c: &Arc<Campaign>) {
+        let mut t = self.touched.lock().expect("touched lock");
+        if !t.contains_key(&c.campaign_id) {
+            t.insert(c.campaign_id.clone(), c.clone());
+        }
+    }
+
+    /// Build the campaign's Redis state in the background, once at a time.
+    pub fn spawn_seed(&self, c: Arc<Campaign>) {
+        if !self.seeding.lock().expect("seeding lock").insert(c.campaign_id.clone()) {
+            return;
+        }
+        let (db, redis, metrics, seeding) = (self.db.clone(), self.redis.clone(), self.metrics.clone(), self.seeding.clone());
+        tokio::spawn(async move {
+            match seed::seed(&db, &redis, &c).await {
+                Ok(s) => tracing::info!(campaign = %c.campaign_id, free = s.free, users = s.users, "seeded redis"),
+                Err(e) => {
+                    metrics.inc("coupon_seed_failures_total", &[]);
+                    tracing::warn!(campaign = %c.campaign_id, error = %e, "seeding redis failed");
+                }
+            }
+            seeding.lock().expect("seeding lock").remove(&c.campaign_id);
+        });
+    }
+
+    pub async fn reconcile(&self, c: &Campaign) -> ApiResult<reconcile::Report> {
+        reconcile::reconcile(&self.db, &self.redis, &self.metrics, c, self.grace).await
+    }
+
+    async fn remaining_inner(&self, c: &Campaign) -> ApiResult<Option<i64>> {
+        if c.kind == Kind::Shared && c.total_limit.is_none() {
+            return Ok(None);
+        }
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.exists(k.ready()).scard(k.free());
+        match bounded(pipe.query_async::<(bool, i64)>(&mut r)).await {
+            Ok((true, free)) => Ok(Some(free)),
+            _ => pg::remaining(&self.db, c).await,
+        }
+    }
+
+    /// Campaign metadata changed (pause, resume, new codes): mirror it.
+    async fn sync_campaign(&self, c: &Campaign) -> ApiResult<()> {
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let _: () = if c.paused { r.set(k.paused(), 1).await? } else { r.del(k.paused()).await? };
+        Ok(())
+    }
+
+    async fn codes_added_inner(&self, c: &Campaign, codes: &[String]) -> ApiResult<Option<i64>> {
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let ready: bool = r.exists(k.ready()).await?;
+        if !ready {
+            let _ = seed::seed(&self.db, &self.redis, c).await?;
+        } else {
+            for chunk in codes.chunks(seed::SEED_BATCH) {
+                let _: () = r.sadd(k.free(), chunk).await?;
+            }
+        }
+        // Verify in the store: count this batch's codes Redis really holds.
+        let mut present = 0i64;
+        for chunk in codes.chunks(seed::SEED_BATCH) {
+            let flags: Vec<bool> = redis::cmd("SMISMEMBER").arg(k.free()).arg(chunk).query_async(&mut r).await?;
+            present += flags.into_iter().filter(|f| *f).count() as i64;
+        }
+        Ok(Some(present))
+    }
+
+    async fn released_inner(&self, c: &Campaign, token: Option<&str>, user: &str) -> ApiResult<()> {
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let ready: bool = r.exists(k.ready()).await?;
+        if !ready {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        p.atomic().hincr(k.users(), user, -1).ignore();
+        if let Some(t) = token {
+            p.sadd(k.free(), t).ignore();
+        }
+        let _: () = p.query_async(&mut r).await?;
+        Ok(())
+    }
+}
+
+impl ClaimEngine for RedisClaim {
+    fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>> {
+        Box::pin(self.redeem_inner(req))
+    }
+
+    fn remaining<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>> {
+        Box::pin(self.remaining_inner(c))
+    }
+
+    fn campaign_changed<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(self.sync_campaign(c))
+    }
+
+    fn codes_added<'a>(&'a self, c: &'a Campaign, codes: &'a [String]) -> BoxFut<'a, ApiResult<Option<i64>>> {
+        Box::pin(self.codes_added_inner(c, codes))
+    }
+
+    fn released<'a>(&'a self, c: &'a Campaign, token: Option<&'a str>, user: &'a str) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(self.released_inner(c, token, user))
+    }
+
+    fn reconcile<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<serde_json::Value>> {
+        Box::pin(async move { Ok(serde_json::to_value(self.reconcile(c).await?).expect("report serializes")) })
+    }
+
+    fn seed<'a>(&'a self, c: &'a Arc<Campaign>) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(async move {
+            self.touch(c);
+            seed::seed(&self.db, &self.redis, c).await.map(|_| ())
+        })
+    }
+}
+
+async fn periodic(engine: std::sync::Weak<RedisClaim>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(e) = engine.upgrade() else { return };
+        let campaigns: Vec<Arc<Campaign>> = e.touched.lock().expect("touched lock").values().cloned().collect();
+        for c in campaigns {
+            if let Err(err) = e.reconcile(&c).await {
+                tracing::warn!(campaign = %c.campaign_id, error = %err, "reconcile failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Redis key names of a campaign. The `{campaign}` hash tag keeps every key
+//! of one campaign in one Redis Cluster slot, so each Lua script is atomic.
+
+use sha2::{Digest, Sha256};
+
+pub struct Keys {
+    base: String,
+}
+
+impl Keys {
+    pub fn new(campaign_id: &str) -> Keys {
+        Keys { base: format!("c:{{{campaign_id}}}") }
+    }
+    /// Present once the campaign's state was built from Postgres.
+    pub fn ready(&self) -> String {
+        format!("{}:ready", self.base)
+    }
+    pub fn paused(&self) -> String {
+        format!("{}:paused", self.base)
+    }
+    /// Free seats (shared, capped) or unused codes (pool, unique).
+    pub fn free(&self) -> String {
+        format!("{}:free", self.base)
+    }
+    /// user → active uses.
+    pub fn users(&self) -> String {
+        format!("{}:users", self.base)
+    }
+    /// Claims not yet settled in Postgres, scored by claim time (ms).
+    pub fn claims(&self) -> String {
+        format!("{}:claims", self.base)
+    }
+    pub fn seed_lock(&self) -> String {
+        format!("{}:seedlock", self.base)
+    }
+    pub fn tmp(&self, what: &str) -> String {
+        format!("{}:{what}:tmp", self.base)
+    }
+    /// In-flight / replay marker of one caller's idempotency key.
+    pub fn inflight(&self, user: &str, key: &str) -> String {
+        let d = Sha256::new().chain_update(user).chain_update([0]).chain_update(key).finalize();
+        let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:f:{hex}", self.base)
+    }
+}
+
+/// A claim's member in the claims set: `token \n key \n user` (keys are
+/// visible ASCII, so the first two newlines split it unambiguously).
+pub fn claim_member(token: &str, key: &str, user: &str) -> String {
+    format!("{token}\n{key}\n{user}")
+}
+
+pub fn parse_member(m: &str) -> Option<(&str, &str, &str)> {
+    let mut it = m.splitn(3, '\n');
+    Some((it.next()?, it.next()?, it.next()?))
+}

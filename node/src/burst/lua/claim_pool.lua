@@ -1,0 +1,22 @@
+-- Claim for a pool campaign: pop any unused code (claim code) or take the
+-- named one, plus one per-user use.
+-- KEYS: ready, paused, free codes, users, claims, inflight
+-- ARGV: user, per_user_limit, named code ('' = pop any), now_ms, inflight_ttl_ms, idempotency key
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_loaded'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'paused'} end
+local f = redis.call('GET', KEYS[6])
+if f == 'done' then return {'replay'} end
+if f then return {'in_flight'} end
+local used = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0')
+if used >= tonumber(ARGV[2]) then return {'already_redeemed'} end
+local token = ARGV[3]
+if token == '' then
+  token = redis.call('SPOP', KEYS[3])
+  if not token then return {'exhausted'} end
+elseif redis.call('SREM', KEYS[3], token) == 0 then
+  return {'code_used'}
+end
+redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
+redis.call('SET', KEYS[6], 'claim', 'PX', ARGV[5])
+redis.call('ZADD', KEYS[5], ARGV[4], token .. '\n' .. ARGV[6] .. '\n' .. ARGV[1])
+return {'ok', token}
