@@ -2,7 +2,9 @@
 //! region's node (router → node). Audience = the target region; `kid` names
 //! the signing key so keys rotate with overlap (DESIGN.md §4 step 1).
 
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -79,11 +81,12 @@ impl Signer {
         component: &str,
     ) -> Result<Signer, ServiceTokenError> {
         let pem = read(private_pem)?;
-        let key =
-            EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|source| ServiceTokenError::BadKey {
+        let key = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|source| {
+            ServiceTokenError::BadKey {
                 path: private_pem.display().to_string(),
                 source,
-            })?;
+            }
+        })?;
         Ok(Signer {
             region: region.to_owned(),
             component: component.to_owned(),
@@ -213,7 +216,10 @@ mod tests {
         let ap_ring = KeyRing::load_dir(&dir, "ap").unwrap();
         let claims = eu_ring.verify(&signer.token("eu")).unwrap();
         assert_eq!((claims.iss.as_str(), claims.aud.as_str()), ("us", "eu"));
-        assert!(ap_ring.verify(&signer.token("eu")).is_err(), "wrong audience");
+        assert!(
+            ap_ring.verify(&signer.token("eu")).is_err(),
+            "wrong audience"
+        );
         // A key that is not the one published under `us-1`.
         let wrong_dir = dir.join("wrong");
         let wrong = keys(&wrong_dir, "us-1");
@@ -221,7 +227,10 @@ mod tests {
         assert!(eu_ring.verify(&forged.token("eu")).is_err(), "wrong key");
         // The issuer must be the kid's region.
         let liar = Signer::load(&us, "us-1", "eu", "router").unwrap();
-        assert!(eu_ring.verify(&liar.token("eu")).is_err(), "iss/kid mismatch");
+        assert!(
+            eu_ring.verify(&liar.token("eu")).is_err(),
+            "iss/kid mismatch"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,23 +1,20 @@
-//! `couponctl dev …`: the local cluster (real Postgres, Redis and node
-//! processes per region) and dev tokens.
+//! `couponctl dev …`: the local cluster (per region a real Postgres, Redis,
+//! node and router; a three-member raft group) and dev tokens.
 
-use crate::clusterfile::{ClusterFile, IssuerEntry, RegionEntry, DIR, FILE};
+use crate::clusterfile::{ClusterFile, DIR, FILE};
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use coupon_testkit::cluster::{Bins, ClusterSpec, LocalCluster};
 use coupon_testkit::issuer::{DEV_AUD, DEV_ISS};
-use coupon_testkit::postgres::PgOptions;
-use coupon_testkit::{Issuer, PgServer, RedisServer};
-use std::collections::BTreeMap;
+use coupon_testkit::Issuer;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
 pub enum DevCmd {
     /// Start the local cluster and stay in the foreground until interrupted.
     Up {
         /// Regions to start, comma separated.
-        #[arg(long, default_value = "us", value_delimiter = ',')]
+        #[arg(long, default_value = "us,eu,ap", value_delimiter = ',')]
         regions: Vec<String>,
         /// Claim engine of the nodes: `redis` (burst path) or `postgres`.
         #[arg(long, default_value = "redis")]
@@ -25,6 +22,10 @@ pub enum DevCmd {
         /// Wipe `.coupon/data` first.
         #[arg(long)]
         fresh: bool,
+        /// Delay cross-region links (one-way us–eu 32 ms, us–ap 33 ms,
+        /// eu–ap 73 ms) through local TCP proxies.
+        #[arg(long)]
+        latency: bool,
     },
     /// Print tokens signed by the dev issuer, one per line.
     Token {
@@ -42,7 +43,12 @@ pub enum DevCmd {
 
 pub async fn run(cmd: DevCmd) -> anyhow::Result<()> {
     match cmd {
-        DevCmd::Up { regions, claim_engine, fresh } => up(&regions, &claim_engine, fresh).await,
+        DevCmd::Up {
+            regions,
+            claim_engine,
+            fresh,
+            latency,
+        } => up(&regions, &claim_engine, fresh, latency).await,
         DevCmd::Token { user, admin, ttl } => token(&user, admin, ttl),
     }
 }
@@ -61,22 +67,17 @@ fn token(users: &[String], admin: bool, ttl: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Region {
-    _pg: PgServer,
-    _redis: RedisServer,
-    node: Child,
-}
-
-fn sibling(bin: &str) -> anyhow::Result<PathBuf> {
+fn exe_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating couponctl")?;
-    let path = exe.with_file_name(bin);
-    if !path.exists() {
-        bail!("{} not found next to couponctl; build the workspace first", path.display());
-    }
-    Ok(path)
+    Ok(exe.parent().context("couponctl has no folder")?.to_owned())
 }
 
-async fn up(regions: &[String], claim_engine: &str, fresh: bool) -> anyhow::Result<()> {
+async fn up(
+    regions: &[String],
+    claim_engine: &str,
+    fresh: bool,
+    latency: bool,
+) -> anyhow::Result<()> {
     let root = std::env::current_dir()?.join(DIR);
     if fresh {
         let _ = std::fs::remove_dir_all(root.join("data"));
@@ -90,86 +91,51 @@ async fn up(regions: &[String], claim_engine: &str, fresh: bool) -> anyhow::Resu
             i
         }
     };
-    let node_bin = sibling("coupon-node")?;
-    let mut started = Vec::new();
-    let mut entries = BTreeMap::new();
-    for region in regions {
-        let data = root.join("data").join(region);
-        println!("[{region}] starting postgres and redis…");
-        let pg = PgServer::start_in(&data.join("pg"), PgOptions { fsync: true, max_connections: 300 })?;
-        let exists = pg.psql("postgres", "SELECT 1 FROM pg_database WHERE datname = 'coupon'")?;
-        if exists.is_empty() {
-            pg.create_database("coupon")?;
-        }
-        let redis = RedisServer::start_in(&data.join("redis"))?;
-        let port = coupon_testkit::ports::free_port();
-        let log = std::fs::File::create(data.join("node.log"))?;
-        let mut cmd = Command::new(&node_bin);
-        cmd.env("COUPON_REGION", region)
-            .env("COUPON_LISTEN", format!("127.0.0.1:{port}"))
-            .env("COUPON_DATABASE_URL", pg.url("coupon"))
-            .env("COUPON_REDIS_URL", redis.url())
-            .env("COUPON_ISSUER_PUBLIC_KEY", root.join("dev-issuer.pub.pem"))
-            .env("COUPON_CLAIM_ENGINE", claim_engine)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let node = coupon_testkit::procs::spawn_bound(cmd).context("starting coupon-node")?;
-        let url = format!("http://127.0.0.1:{port}");
-        let mut pids = BTreeMap::new();
-        pids.insert("node".to_owned(), node.id());
-        pids.insert("postgres".to_owned(), pg.pid().unwrap_or(0));
-        pids.insert("redis".to_owned(), redis.pid().unwrap_or(0));
-        entries.insert(
-            region.clone(),
-            RegionEntry { router: None, node: url.clone(), postgres: pg.url("coupon"), redis: redis.url(), pids },
-        );
-        started.push((region.clone(), url, Region { _pg: pg, _redis: redis, node }));
-    }
-    for (region, url, _) in &started {
-        wait_ready(url).await.with_context(|| format!("node of {region} (see .coupon/data/{region}/node.log)"))?;
-        println!("[{region}] node ready at {url}");
-    }
-    let file = ClusterFile {
-        regions: entries,
-        raft: Vec::new(),
-        issuer: IssuerEntry {
-            alg: "EdDSA".into(),
-            private_key_pem: format!("{DIR}/dev-issuer.pem"),
-            iss: issuer.iss.clone(),
-            aud: issuer.aud.clone(),
-        },
+    let spec = ClusterSpec {
+        root: root.clone(),
+        regions: regions.to_vec(),
+        bins: Bins::in_dir(&exe_dir()?)?,
+        issuer_public_key: root.join("dev-issuer.pub.pem"),
+        persistent: true,
+        fsync: true,
+        latency,
+        faults: false,
+        fast_raft: false,
+        node_env: vec![("COUPON_CLAIM_ENGINE".into(), claim_engine.into())],
+        router_env: vec![],
     };
+    println!(
+        "starting {} region(s) ({}) and a 3-member raft group{}…",
+        regions.len(),
+        regions.join(", "),
+        if latency {
+            " with simulated inter-region latency"
+        } else {
+            ""
+        }
+    );
+    let mut cluster = LocalCluster::start(spec)
+        .await
+        .context("starting the local cluster (logs under .coupon/data/<region>/)")?;
+    let issuer_block = serde_json::json!({"alg": "EdDSA", "private_key_pem": format!("{DIR}/dev-issuer.pem"),
+        "iss": issuer.iss, "aud": issuer.aud});
+    let file: ClusterFile =
+        serde_json::from_value(cluster.cluster_file(issuer_block)).context("cluster file shape")?;
     file.save(Path::new(FILE))?;
+    for (name, r) in &cluster.regions {
+        println!("[{name}] router {}  node {}", r.router.url(), r.node.url());
+    }
     println!("cluster up; wrote {FILE}. Ctrl-C stops every process started here.");
     wait_for_signal().await;
     println!("stopping…");
     let _ = std::fs::remove_file(FILE);
-    for (_, _, mut r) in started {
-        coupon_testkit::procs::signal(r.node.id(), libc::SIGTERM);
-        let _ = r.node.wait();
-    }
+    cluster.stop();
     Ok(())
 }
 
-async fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("not ready after 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},

@@ -3,6 +3,7 @@
 mod bench;
 mod clusterfile;
 mod dev;
+mod doctor;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ enum Cmd {
     /// The local cluster.
     #[command(subcommand)]
     Dev(dev::DevCmd),
+    /// Check every store and peer credential of a running cluster.
+    Doctor(doctor::DoctorArgs),
     /// Benchmarks against a running local cluster.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -28,6 +31,7 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Dev(cmd) => dev::run(cmd).await,
+        Cmd::Doctor(args) => doctor::run(args).await,
         Cmd::Bench(cmd) => bench::run(cmd).await,
     }
 }

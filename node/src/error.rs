@@ -195,8 +195,14 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %e, "postgres unavailable");
                 ApiError::Unavailable { what: "postgres" }
             }
-            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("57014") => {
-                // statement_timeout: the store is overloaded, not broken.
+            sqlx::Error::Database(ref db)
+                if db.code().is_some_and(|c| {
+                    c == "57014" || c.starts_with("57P") || c.starts_with("08")
+                }) =>
+            {
+                // statement_timeout (overloaded), shutdown or a lost connection:
+                // the store is unavailable, not broken.
+                tracing::warn!(error = %e, "postgres unavailable");
                 ApiError::Unavailable { what: "postgres" }
             }
             other => ApiError::Internal(format!("postgres: {other}")),

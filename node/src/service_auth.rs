@@ -48,7 +48,9 @@ pub async fn verify(State(state): State<AppState>, mut req: Request, next: Next)
     };
     let token = token.to_str().unwrap_or_default().to_owned();
     let result = match state.regional().keyring() {
-        Some(ring) => ring.verify(&token).map_err(|e| (peer_label(ring, &token), e.to_string())),
+        Some(ring) => ring
+            .verify(&token)
+            .map_err(|e| (peer_label(ring, &token), e.to_string())),
         None => Err((
             "unknown".to_owned(),
             "this node has no service keys configured".to_owned(),
@@ -79,7 +81,9 @@ fn peer_label(ring: &KeyRing, token: &str) -> String {
 
 fn reject(detail: String) -> Response {
     let mut resp = ApiError::Unauthorized(detail).into_response();
-    resp.headers_mut()
-        .insert(SERVICE_AUTH_FAILED_HEADER, HeaderValue::from_static("rejected"));
+    resp.headers_mut().insert(
+        SERVICE_AUTH_FAILED_HEADER,
+        HeaderValue::from_static("rejected"),
+    );
     resp
 }

@@ -1,11 +1,11 @@
 //! Start-up: open the stores, migrate, bootstrap slot ownership, serve.
 
 use crate::auth::{KeyError, Verifier};
-use crate::cache::CampaignCache;
-use crate::config::{parse_slots, NodeConfig};
 use crate::burst::ratelimit::Limit;
 use crate::burst::RedisClaim;
+use crate::cache::CampaignCache;
 use crate::config::ClaimEngineKind;
+use crate::config::{parse_slots, NodeConfig};
 use crate::redeem::claim::{ClaimEngine, PostgresClaim};
 use crate::state::{AppState, Inner};
 use crate::store::{attempts, slots};
@@ -17,6 +17,10 @@ use tokio::net::TcpListener;
 
 /// How long to wait for a pooled Postgres connection before answering 503.
 pub const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connecting to Redis gives up after this long.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// One Redis reply may take this long before the call fails.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -61,18 +65,34 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         slots::bootstrap(&db, &owned).await?;
     }
     let client = redis::Client::open(cfg.redis_url.0.as_str())?;
-    let redis = redis::aio::ConnectionManager::new(client).await?;
+    // Short timeouts and quick reconnects: a dead or restarted Redis must
+    // cost a request a fallback to Postgres, not a hang (DESIGN.md §3.2).
+    let redis_cfg = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+        .set_response_timeout(REDIS_RESPONSE_TIMEOUT)
+        .set_number_of_retries(2)
+        .set_factor(10)
+        .set_max_delay(200);
+    let redis = redis::aio::ConnectionManager::new_with_config(client, redis_cfg).await?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let claim: Arc<dyn ClaimEngine> = match cfg.burst.claim_engine {
-        ClaimEngineKind::Redis => RedisClaim::new(db.clone(), redis.clone(), metrics.clone(), &cfg.burst),
+        ClaimEngineKind::Redis => {
+            RedisClaim::new(db.clone(), redis.clone(), metrics.clone(), &cfg.burst)
+        }
         ClaimEngineKind::Postgres => Arc::new(PostgresClaim { db: db.clone() }),
     };
     let b = &cfg.burst;
     Ok(AppState::new(Inner {
         region: cfg.region.clone(),
         claim,
-        user_limit: Limit { rate: b.user_rate, burst: b.user_burst },
-        ip_limit: Limit { rate: b.ip_rate, burst: b.ip_burst },
+        user_limit: Limit {
+            rate: b.user_rate,
+            burst: b.user_burst,
+        },
+        ip_limit: Limit {
+            rate: b.ip_rate,
+            burst: b.ip_burst,
+        },
         attempts: attempts::spawn_writer(db.clone()),
         db,
         redis,
@@ -92,5 +112,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Peer addresses feed the per-IP rate limit.
     let app = crate::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -56,7 +56,12 @@ impl AppState {
     pub fn body_limit(&self) -> usize {
         self.0.body_limit
     }
-    pub fn limits(&self) -> (crate::burst::ratelimit::Limit, crate::burst::ratelimit::Limit) {
+    pub fn limits(
+        &self,
+    ) -> (
+        crate::burst::ratelimit::Limit,
+        crate::burst::ratelimit::Limit,
+    ) {
         (self.0.user_limit, self.0.ip_limit)
     }
     pub fn attempts(&self) -> &tokio::sync::mpsc::Sender<Attempt> {

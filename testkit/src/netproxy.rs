@@ -111,7 +111,8 @@ impl FaultNet {
         upstream: SocketAddr,
     ) -> std::io::Result<SocketAddr> {
         let name = name.to_owned();
-        self.listen_classified(move |_| name.clone(), upstream).await
+        self.listen_classified(move |_| name.clone(), upstream)
+            .await
     }
 
     /// A listener whose link name depends on the client's source address

@@ -39,22 +39,43 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let cluster = ClusterFile::load(&a.cluster_file)?;
     let issuer = cluster.issuer()?;
     let base = cluster.entry_url(&a.region)?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
     let code = format!("BURST{}", rand::random::<u32>());
     let body = json!({"name": "bench burst", "kind": "shared", "code": code, "total_limit": a.seats,
         "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
         "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "home_region": a.region});
-    let resp = http.post(format!("{base}/v1/campaigns")).bearer_auth(issuer.admin()).json(&body).send().await?;
-    anyhow::ensure!(resp.status().as_u16() == 201, "create campaign: {}", resp.text().await?);
-    let tokens: Vec<String> = (0..a.attempts).map(|i| issuer.user(&format!("bench-{i}"))).collect();
-    println!("burst: {} attempts, {} seats, concurrency {}, via {base}", a.attempts, a.seats, a.concurrency);
+    let resp = http
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(issuer.admin())
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status().as_u16() == 201,
+        "create campaign: {}",
+        resp.text().await?
+    );
+    let tokens: Vec<String> = (0..a.attempts)
+        .map(|i| issuer.user(&format!("bench-{i}")))
+        .collect();
+    println!(
+        "burst: {} attempts, {} seats, concurrency {}, via {base}",
+        a.attempts, a.seats, a.concurrency
+    );
     let gate = Arc::new(Semaphore::new(a.concurrency));
     let started = Instant::now();
     let tasks: Vec<_> = tokens
         .into_iter()
         .enumerate()
         .map(|(i, token)| {
-            let (http, gate, url, code) = (http.clone(), gate.clone(), format!("{base}/v1/coupons/redeem"), code.clone());
+            let (http, gate, url, code) = (
+                http.clone(),
+                gate.clone(),
+                format!("{base}/v1/coupons/redeem"),
+                code.clone(),
+            );
             tokio::spawn(async move {
                 let _p = gate.acquire_owned().await.expect("semaphore");
                 let t = Instant::now();
@@ -74,7 +95,10 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                     }
                     Err(e) => format!("transport error: {e}"),
                 };
-                Sample { outcome, latency: t.elapsed() }
+                Sample {
+                    outcome,
+                    latency: t.elapsed(),
+                }
             })
         })
         .collect();
@@ -89,8 +113,15 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         let url = &cluster.regions.get(&a.region).context("region")?.postgres;
         let (b_wall, b_rate, winners) = baseline(url, a.attempts, a.seats, a.concurrency).await?;
         println!("baseline (naive SELECT … FOR UPDATE counter, direct SQL, no HTTP):");
-        println!("  winners {winners}, wall {}, {:.0} attempts/s", ms(b_wall), b_rate);
-        println!("ratio: burst path / baseline = {:.1}x attempts/s", rate / b_rate);
+        println!(
+            "  winners {winners}, wall {}, {:.0} attempts/s",
+            ms(b_wall),
+            b_rate
+        );
+        println!(
+            "ratio: burst path / baseline = {:.1}x attempts/s",
+            rate / b_rate
+        );
     }
     Ok(())
 }
@@ -107,27 +138,47 @@ fn report(samples: &[Sample], wall: Duration, rate: f64) {
             println!("losers {k}: {}", v.len());
         }
     }
-    let win_lat: Vec<Duration> = samples.iter().filter(|s| s.outcome == "201").map(|s| s.latency).collect();
-    let lose_lat: Vec<Duration> = samples.iter().filter(|s| s.outcome != "201").map(|s| s.latency).collect();
+    let win_lat: Vec<Duration> = samples
+        .iter()
+        .filter(|s| s.outcome == "201")
+        .map(|s| s.latency)
+        .collect();
+    let lose_lat: Vec<Duration> = samples
+        .iter()
+        .filter(|s| s.outcome != "201")
+        .map(|s| s.latency)
+        .collect();
     println!("winners latency: {}", summary(win_lat));
     println!("losers latency:  {}", summary(lose_lat));
     println!("wall {}, {:.0} attempts/s", ms(wall), rate);
 }
 
 /// The textbook hot-row counter: every attempt locks the same row.
-async fn baseline(url: &str, n: usize, seats: i64, c: usize) -> anyhow::Result<(Duration, f64, usize)> {
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(32).connect(url).await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, remaining bigint NOT NULL)")
-        .execute(&pool)
+async fn baseline(
+    url: &str,
+    n: usize,
+    seats: i64,
+    c: usize,
+) -> anyhow::Result<(Duration, f64, usize)> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(32)
+        .connect(url)
         .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, remaining bigint NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS bench_winners (id bigserial PRIMARY KEY, user_id text NOT NULL)")
         .execute(&pool)
         .await?;
     sqlx::query("TRUNCATE bench_winners").execute(&pool).await?;
-    sqlx::query("INSERT INTO bench_counter VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET remaining = $1")
-        .bind(seats)
-        .execute(&pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO bench_counter VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET remaining = $1",
+    )
+    .bind(seats)
+    .execute(&pool)
+    .await?;
     let gate = Arc::new(Semaphore::new(c));
     let started = Instant::now();
     let tasks: Vec<_> = (0..n)
@@ -136,13 +187,20 @@ async fn baseline(url: &str, n: usize, seats: i64, c: usize) -> anyhow::Result<(
             tokio::spawn(async move {
                 let _p = gate.acquire_owned().await.expect("semaphore");
                 let mut tx = pool.begin().await?;
-                let left: i64 = sqlx::query_scalar("SELECT remaining FROM bench_counter WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT remaining FROM bench_counter WHERE id = 1 FOR UPDATE",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
                 let won = left > 0;
                 if won {
-                    sqlx::query("UPDATE bench_counter SET remaining = remaining - 1 WHERE id = 1").execute(&mut *tx).await?;
-                    sqlx::query("INSERT INTO bench_winners (user_id) VALUES ($1)").bind(format!("u{i}")).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE bench_counter SET remaining = remaining - 1 WHERE id = 1")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO bench_winners (user_id) VALUES ($1)")
+                        .bind(format!("u{i}"))
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok::<bool, sqlx::Error>(won)

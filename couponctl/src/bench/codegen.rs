@@ -24,8 +24,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let body = json!({"name": "bench codegen", "kind": "pool", "per_user_limit": 1,
         "discount": {"type": "free_shipping"}, "home_region": a.region,
         "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let c: Value = http.post(format!("{base}/v1/campaigns")).bearer_auth(&admin).json(&body).send().await?.json().await?;
-    let id = c["campaign_id"].as_str().ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?;
+    let c: Value = http
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = c["campaign_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?;
     let started = Instant::now();
     let job: Value = http
         .post(format!("{base}/v1/campaigns/{id}/codes"))
@@ -35,9 +44,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let job_id = job["job_id"].as_str().ok_or_else(|| anyhow::anyhow!("start job: {job}"))?;
+    let job_id = job["job_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("start job: {job}"))?;
     let j = loop {
-        let j: Value = http.get(format!("{base}/v1/jobs/{job_id}")).bearer_auth(&admin).send().await?.json().await?;
+        let j: Value = http
+            .get(format!("{base}/v1/jobs/{job_id}"))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .json()
+            .await?;
         eprint!("\r{} / {} codes", j["done"], j["total"]);
         if j["state"] != "running" {
             eprintln!();
@@ -47,7 +64,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     };
     let wall = started.elapsed();
     anyhow::ensure!(j["state"] == "done", "job failed: {j}");
-    println!("generated and stored {} codes in {:.2} s ({:.0} codes/s)", a.count, wall.as_secs_f64(), a.count as f64 / wall.as_secs_f64());
+    println!(
+        "generated and stored {} codes in {:.2} s ({:.0} codes/s)",
+        a.count,
+        wall.as_secs_f64(),
+        a.count as f64 / wall.as_secs_f64()
+    );
     println!("per-store report: {}", j["report"]);
     Ok(())
 }

@@ -37,13 +37,37 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let body = json!({"name": "bench pool", "kind": "pool", "per_user_limit": 1, "home_region": a.region,
         "discount": {"type": "free_shipping"}, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let c: Value = http.post(format!("{base}/v1/campaigns")).bearer_auth(&admin).json(&body).send().await?.json().await?;
-    let id = c["campaign_id"].as_str().ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?.to_owned();
-    let job: Value = http.post(format!("{base}/v1/campaigns/{id}/codes")).bearer_auth(&admin)
-        .json(&json!({"count": a.codes})).send().await?.json().await?;
-    let job_id = job["job_id"].as_str().ok_or_else(|| anyhow::anyhow!("job: {job}"))?;
+    let c: Value = http
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = c["campaign_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?
+        .to_owned();
+    let job: Value = http
+        .post(format!("{base}/v1/campaigns/{id}/codes"))
+        .bearer_auth(&admin)
+        .json(&json!({"count": a.codes}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let job_id = job["job_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("job: {job}"))?;
     loop {
-        let j: Value = http.get(format!("{base}/v1/jobs/{job_id}")).bearer_auth(&admin).send().await?.json().await?;
+        let j: Value = http
+            .get(format!("{base}/v1/jobs/{job_id}"))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .json()
+            .await?;
         if j["state"] != "running" {
             anyhow::ensure!(j["state"] == "done", "job failed: {j}");
             break;
@@ -51,42 +75,79 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let pg = &cluster.regions[&a.region].postgres;
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(a.concurrency as u32 + 2).connect(pg).await?;
-    println!("pool claims: {} codes, {} s per variant, concurrency {}", a.codes, a.seconds, a.concurrency);
-    println!("{:>6} {:>10} {:>12} {:>12} {:>12}", "used", "variant", "claims/s", "first 1 s", "last 1 s");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(a.concurrency as u32 + 2)
+        .connect(pg)
+        .await?;
+    println!(
+        "pool claims: {} codes, {} s per variant, concurrency {}",
+        a.codes, a.seconds, a.concurrency
+    );
+    println!(
+        "{:>6} {:>10} {:>12} {:>12} {:>12}",
+        "used", "variant", "claims/s", "first 1 s", "last 1 s"
+    );
     for pct in [0i64, 90] {
         for variant in ["ours", "textbook"] {
             reset(&pool, &id, a.codes * pct / 100).await?;
-            let (total, first, last) = measure(&pool, &id, variant, a.seconds, a.concurrency).await?;
-            println!("{:>5}% {:>10} {:>12.0} {:>12} {:>12}", pct, variant, total, first, last);
+            let (total, first, last) =
+                measure(&pool, &id, variant, a.seconds, a.concurrency).await?;
+            println!(
+                "{:>5}% {:>10} {:>12.0} {:>12} {:>12}",
+                pct, variant, total, first, last
+            );
         }
     }
     Ok(())
 }
 
 async fn reset(pool: &PgPool, id: &str, used: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE codes SET used = (seq <= $2) WHERE campaign_id = $1").bind(id).bind(used).execute(pool).await?;
+    sqlx::query("UPDATE codes SET used = (seq <= $2) WHERE campaign_id = $1")
+        .bind(id)
+        .bind(used)
+        .execute(pool)
+        .await?;
     sqlx::query("VACUUM ANALYZE codes").execute(pool).await?;
     Ok(())
 }
 
-async fn measure(pool: &PgPool, id: &str, variant: &str, secs: u64, c: usize) -> anyhow::Result<(f64, u64, u64)> {
+async fn measure(
+    pool: &PgPool,
+    id: &str,
+    variant: &str,
+    secs: u64,
+    c: usize,
+) -> anyhow::Result<(f64, u64, u64)> {
     let stop = Arc::new(AtomicBool::new(false));
     let per_second = Arc::new(Mutex::new(vec![0u64; secs as usize + 1]));
     let started = Instant::now();
     let workers: Vec<_> = (0..c)
         .map(|_| {
-            let (pool, id, stop, per_second, variant) = (pool.clone(), id.to_owned(), stop.clone(), per_second.clone(), variant.to_owned());
+            let (pool, id, stop, per_second, variant) = (
+                pool.clone(),
+                id.to_owned(),
+                stop.clone(),
+                per_second.clone(),
+                variant.to_owned(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let mut tx = pool.begin().await?;
                     let code = if variant == "ours" {
-                        coupon_node::redeem::pg::pop_code(&mut tx, &id).await.map_err(|e| anyhow::anyhow!("{e}"))?
+                        coupon_node::redeem::pg::pop_code(&mut tx, &id)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))?
                     } else {
-                        sqlx::query_scalar::<_, String>(TEXTBOOK).bind(&id).fetch_optional(&mut *tx).await?
+                        sqlx::query_scalar::<_, String>(TEXTBOOK)
+                            .bind(&id)
+                            .fetch_optional(&mut *tx)
+                            .await?
                     };
                     let Some(code) = code else { break };
-                    sqlx::query("UPDATE codes SET used = true WHERE code = $1").bind(&code).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE codes SET used = true WHERE code = $1")
+                        .bind(&code)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
                     let s = started.elapsed().as_secs() as usize;
                     if let Some(slot) = per_second.lock().expect("lock").get_mut(s) {
@@ -104,5 +165,9 @@ async fn measure(pool: &PgPool, id: &str, variant: &str, secs: u64, c: usize) ->
     }
     let counts = per_second.lock().expect("lock").clone();
     let total: u64 = counts[..secs as usize].iter().sum();
-    Ok((total as f64 / secs as f64, counts[0], counts[secs as usize - 1]))
+    Ok((
+        total as f64 / secs as f64,
+        counts[0],
+        counts[secs as usize - 1],
+    ))
 }

@@ -44,11 +44,21 @@ enum Verdict {
 async fn bounded<T>(f: impl Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
     tokio::time::timeout(REDIS_TIMEOUT, f)
         .await
-        .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::IoError, "redis call timed out"))))
+        .unwrap_or_else(|_| {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "redis call timed out",
+            )))
+        })
 }
 
 impl RedisClaim {
-    pub fn new(db: PgPool, redis: ConnectionManager, metrics: Arc<Metrics>, cfg: &BurstConfig) -> Arc<RedisClaim> {
+    pub fn new(
+        db: PgPool,
+        redis: ConnectionManager,
+        metrics: Arc<Metrics>,
+        cfg: &BurstConfig,
+    ) -> Arc<RedisClaim> {
         let engine = Arc::new(RedisClaim {
             db,
             redis,
@@ -58,7 +68,10 @@ impl RedisClaim {
             touched: Mutex::default(),
         });
         if cfg.reconcile_interval_ms > 0 {
-            tokio::spawn(periodic(Arc::downgrade(&engine), Duration::from_millis(cfg.reconcile_interval_ms)));
+            tokio::spawn(periodic(
+                Arc::downgrade(&engine),
+                Duration::from_millis(cfg.reconcile_interval_ms),
+            ));
         }
         engine
     }
@@ -66,15 +79,42 @@ impl RedisClaim {
     async fn run_claim(&self, req: &RedeemRequest, k: &Keys) -> redis::RedisResult<Verdict> {
         let s = scripts();
         let (script, third) = match &req.target {
-            Target::Shared => (&s.claim_shared, if req.campaign.total_limit.is_some() { "1" } else { "0" }.to_owned()),
+            Target::Shared => (
+                &s.claim_shared,
+                if req.campaign.total_limit.is_some() {
+                    "1"
+                } else {
+                    "0"
+                }
+                .to_owned(),
+            ),
             Target::PoolClaim => (&s.claim_pool, String::new()),
-            Target::Code { code, intended_user: None } => (&s.claim_pool, code.clone()),
-            Target::Code { code, intended_user: Some(_) } => (&s.claim_unique, code.clone()),
+            Target::Code {
+                code,
+                intended_user: None,
+            } => (&s.claim_pool, code.clone()),
+            Target::Code {
+                code,
+                intended_user: Some(_),
+            } => (&s.claim_unique, code.clone()),
         };
         let mut inv = script.key(k.ready());
-        inv.key(k.paused()).key(k.free()).key(k.users()).key(k.claims()).key(k.inflight(&req.user, req.key.as_str()));
-        inv.arg(&req.user).arg(req.campaign.per_user_limit).arg(third).arg(now_ms()).arg(INFLIGHT_TTL_MS).arg(req.key.as_str());
-        if let Target::Code { intended_user: Some(owner), .. } = &req.target {
+        inv.key(k.paused())
+            .key(k.free())
+            .key(k.users())
+            .key(k.claims())
+            .key(k.inflight(&req.user, req.key.as_str()));
+        inv.arg(&req.user)
+            .arg(req.campaign.per_user_limit)
+            .arg(third)
+            .arg(now_ms())
+            .arg(INFLIGHT_TTL_MS)
+            .arg(req.key.as_str());
+        if let Target::Code {
+            intended_user: Some(owner),
+            ..
+        } = &req.target
+        {
             inv.arg(owner);
         }
         let mut r = self.redis.clone();
@@ -89,7 +129,13 @@ impl RedisClaim {
             Some("code_used") => Verdict::CodeUsed,
             Some("exhausted") => Verdict::Exhausted,
             Some("audience_mismatch") => Verdict::AudienceMismatch,
-            other => return Err(redis::RedisError::from((redis::ErrorKind::TypeError, "unexpected script answer", format!("{other:?}")))),
+            other => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::TypeError,
+                    "unexpected script answer",
+                    format!("{other:?}"),
+                )))
+            }
         })
     }
 
@@ -115,22 +161,41 @@ impl RedisClaim {
             Verdict::InFlight => return Err(ApiError::IdempotencyInFlight),
             Verdict::Replay | Verdict::AlreadyRedeemed | Verdict::CodeUsed => {
                 if let Some(prior) = pg::replay_only(&self.db, req).await? {
-                    return Ok(RedeemOutcome { redemption: prior, replayed: true, taken: None });
+                    return Ok(RedeemOutcome {
+                        redemption: prior,
+                        replayed: true,
+                        taken: None,
+                    });
                 }
                 return match verdict {
-                    Verdict::AlreadyRedeemed => Err(ApiError::AlreadyRedeemed("this user reached the campaign's per-user limit")),
-                    Verdict::CodeUsed => Err(ApiError::AlreadyRedeemed("this code was already used")),
+                    Verdict::AlreadyRedeemed => Err(ApiError::AlreadyRedeemed(
+                        "this user reached the campaign's per-user limit",
+                    )),
+                    Verdict::CodeUsed => {
+                        Err(ApiError::AlreadyRedeemed("this code was already used"))
+                    }
                     _ => self.fallback(req, "stale_replay_marker").await,
                 };
             }
         };
-        self.metrics.inc("coupon_claims_total", &[("result", "claimed")]);
+        self.metrics
+            .inc("coupon_claims_total", &[("result", "claimed")]);
         // A crash here leaks the claim until the reconciler returns it.
-        fail::fail_point!("after_claim_before_commit", |_| Err(ApiError::Unavailable { what: "node (failpoint)" }));
+        fail::fail_point!("after_claim_before_commit", |_| Err(
+            ApiError::Unavailable {
+                what: "node (failpoint)"
+            }
+        ));
         let member = claim_member(&claimed, req.key.as_str(), &req.user);
         let hint = match &req.target {
-            Target::Shared => Hint { seat_no: claimed.parse().ok(), pool_code: None },
-            _ => Hint { seat_no: None, pool_code: Some(claimed.clone()) },
+            Target::Shared => Hint {
+                seat_no: claimed.parse().ok(),
+                pool_code: None,
+            },
+            _ => Hint {
+                seat_no: None,
+                pool_code: Some(claimed.clone()),
+            },
         };
         match pg::redeem_tx(&self.db, req, hint).await {
             Ok(out) if out.replayed => {
@@ -141,13 +206,19 @@ impl RedisClaim {
                 let repair = out.taken.as_deref().filter(|t| *t != claimed).unwrap_or("");
                 let mut r = self.redis.clone();
                 let mut settle = scripts().finish.key(k.free());
-                settle.key(k.claims()).key(k.inflight(&req.user, req.key.as_str()));
+                settle
+                    .key(k.claims())
+                    .key(k.inflight(&req.user, req.key.as_str()));
                 settle.arg(&member).arg(REPLAY_MARKER_TTL_MS).arg(repair);
                 if let Err(e) = bounded(settle.invoke_async::<i64>(&mut r)).await {
                     // The row is committed; the reconciler settles the claim later.
                     tracing::warn!(error = %e, "could not settle the redis claim");
                 }
-                fail::fail_point!("after_commit_before_reply", |_| Err(ApiError::Unavailable { what: "node (failpoint)" }));
+                fail::fail_point!("after_commit_before_reply", |_| Err(
+                    ApiError::Unavailable {
+                        what: "node (failpoint)"
+                    }
+                ));
                 Ok(out)
             }
             Err(e) => {
@@ -160,16 +231,23 @@ impl RedisClaim {
     async fn give_back(&self, k: &Keys, member: &str, token: &str, req: &RedeemRequest) {
         let mut r = self.redis.clone();
         let mut call = scripts().give_back.key(k.free());
-        call.key(k.users()).key(k.claims()).key(k.inflight(&req.user, req.key.as_str()));
+        call.key(k.users())
+            .key(k.claims())
+            .key(k.inflight(&req.user, req.key.as_str()));
         call.arg(member).arg(token).arg(&req.user);
         match bounded(call.invoke_async::<i64>(&mut r)).await {
-            Ok(_) => self.metrics.inc("coupon_claims_total", &[("result", "given_back")]),
-            Err(e) => tracing::warn!(error = %e, "could not give the claim back; the reconciler will"),
+            Ok(_) => self
+                .metrics
+                .inc("coupon_claims_total", &[("result", "given_back")]),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not give the claim back; the reconciler will")
+            }
         }
     }
 
     async fn fallback(&self, req: &RedeemRequest, reason: &str) -> ApiResult<RedeemOutcome> {
-        self.metrics.inc("coupon_claim_fallback_total", &[("reason", reason)]);
+        self.metrics
+            .inc("coupon_claim_fallback_total", &[("reason", reason)]);
         pg::redeem_tx(&self.db, req, Hint::default()).await
     }
 
@@ -182,13 +260,25 @@ impl RedisClaim {
 
     /// Build the campaign's Redis state in the background, once at a time.
     pub fn spawn_seed(&self, c: Arc<Campaign>) {
-        if !self.seeding.lock().expect("seeding lock").insert(c.campaign_id.clone()) {
+        if !self
+            .seeding
+            .lock()
+            .expect("seeding lock")
+            .insert(c.campaign_id.clone())
+        {
             return;
         }
-        let (db, redis, metrics, seeding) = (self.db.clone(), self.redis.clone(), self.metrics.clone(), self.seeding.clone());
+        let (db, redis, metrics, seeding) = (
+            self.db.clone(),
+            self.redis.clone(),
+            self.metrics.clone(),
+            self.seeding.clone(),
+        );
         tokio::spawn(async move {
             match seed::seed(&db, &redis, &c).await {
-                Ok(s) => tracing::info!(campaign = %c.campaign_id, free = s.free, users = s.users, "seeded redis"),
+                Ok(s) => {
+                    tracing::info!(campaign = %c.campaign_id, free = s.free, users = s.users, "seeded redis")
+                }
                 Err(e) => {
                     metrics.inc("coupon_seed_failures_total", &[]);
                     tracing::warn!(campaign = %c.campaign_id, error = %e, "seeding redis failed");
@@ -220,7 +310,11 @@ impl RedisClaim {
     async fn sync_campaign(&self, c: &Campaign) -> ApiResult<()> {
         let k = Keys::new(&c.campaign_id);
         let mut r = self.redis.clone();
-        let _: () = if c.paused { r.set(k.paused(), 1).await? } else { r.del(k.paused()).await? };
+        let _: () = if c.paused {
+            r.set(k.paused(), 1).await?
+        } else {
+            r.del(k.paused()).await?
+        };
         Ok(())
     }
 
@@ -238,7 +332,11 @@ impl RedisClaim {
         // Verify in the store: count this batch's codes Redis really holds.
         let mut present = 0i64;
         for chunk in codes.chunks(seed::SEED_BATCH) {
-            let flags: Vec<bool> = redis::cmd("SMISMEMBER").arg(k.free()).arg(chunk).query_async(&mut r).await?;
+            let flags: Vec<bool> = redis::cmd("SMISMEMBER")
+                .arg(k.free())
+                .arg(chunk)
+                .query_async(&mut r)
+                .await?;
             present += flags.into_iter().filter(|f| *f).count() as i64;
         }
         Ok(Some(present))
@@ -274,16 +372,27 @@ impl ClaimEngine for RedisClaim {
         Box::pin(self.sync_campaign(c))
     }
 
-    fn codes_added<'a>(&'a self, c: &'a Campaign, codes: &'a [String]) -> BoxFut<'a, ApiResult<Option<i64>>> {
+    fn codes_added<'a>(
+        &'a self,
+        c: &'a Campaign,
+        codes: &'a [String],
+    ) -> BoxFut<'a, ApiResult<Option<i64>>> {
         Box::pin(self.codes_added_inner(c, codes))
     }
 
-    fn released<'a>(&'a self, c: &'a Campaign, token: Option<&'a str>, user: &'a str) -> BoxFut<'a, ApiResult<()>> {
+    fn released<'a>(
+        &'a self,
+        c: &'a Campaign,
+        token: Option<&'a str>,
+        user: &'a str,
+    ) -> BoxFut<'a, ApiResult<()>> {
         Box::pin(self.released_inner(c, token, user))
     }
 
     fn reconcile<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<serde_json::Value>> {
-        Box::pin(async move { Ok(serde_json::to_value(self.reconcile(c).await?).expect("report serializes")) })
+        Box::pin(async move {
+            Ok(serde_json::to_value(self.reconcile(c).await?).expect("report serializes"))
+        })
     }
 
     fn seed<'a>(&'a self, c: &'a Arc<Campaign>) -> BoxFut<'a, ApiResult<()>> {
@@ -298,7 +407,13 @@ async fn periodic(engine: std::sync::Weak<RedisClaim>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let Some(e) = engine.upgrade() else { return };
-        let campaigns: Vec<Arc<Campaign>> = e.touched.lock().expect("touched lock").values().cloned().collect();
+        let campaigns: Vec<Arc<Campaign>> = e
+            .touched
+            .lock()
+            .expect("touched lock")
+            .values()
+            .cloned()
+            .collect();
         for c in campaigns {
             if let Err(err) = e.reconcile(&c).await {
                 tracing::warn!(campaign = %c.campaign_id, error = %err, "reconcile failed");

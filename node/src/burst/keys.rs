@@ -9,7 +9,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(campaign_id: &str) -> Keys {
-        Keys { base: format!("c:{{{campaign_id}}}") }
+        Keys {
+            base: format!("c:{{{campaign_id}}}"),
+        }
     }
     /// Present once the campaign's state was built from Postgres.
     pub fn ready(&self) -> String {
@@ -38,7 +40,11 @@ impl Keys {
     }
     /// In-flight / replay marker of one caller's idempotency key.
     pub fn inflight(&self, user: &str, key: &str) -> String {
-        let d = Sha256::new().chain_update(user).chain_update([0]).chain_update(key).finalize();
+        let d = Sha256::new()
+            .chain_update(user)
+            .chain_update([0])
+            .chain_update(key)
+            .finalize();
         let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
         format!("{}:f:{hex}", self.base)
     }

@@ -4,12 +4,12 @@
 //! accelerator: when it is down or not loaded, requests take the
 //! Postgres-only path, and nothing it says can exceed a limit.
 
+mod engine;
 pub mod keys;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod scripts;
 pub mod seed;
-mod engine;
 
 pub use engine::RedisClaim;
 

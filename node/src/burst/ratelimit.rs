@@ -2,8 +2,8 @@
 //! step 2). When Redis cannot answer, requests pass: the limits protect
 //! capacity, while Postgres protects correctness.
 
-use super::scripts::scripts;
 use super::reconcile::now_ms;
+use super::scripts::scripts;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -26,11 +26,17 @@ pub async fn check(state: &AppState, scope: &str, id: &str, limit: Limit) -> Api
     match tokio::time::timeout(super::REDIS_TIMEOUT, call.invoke_async::<i64>(&mut r)).await {
         Ok(Ok(0)) => Ok(()),
         Ok(Ok(wait_ms)) => {
-            state.metrics().inc("coupon_rate_limited_total", &[("scope", scope)]);
-            Err(ApiError::RateLimited { retry_after_secs: (wait_ms as u64).div_ceil(1000).max(1) })
+            state
+                .metrics()
+                .inc("coupon_rate_limited_total", &[("scope", scope)]);
+            Err(ApiError::RateLimited {
+                retry_after_secs: (wait_ms as u64).div_ceil(1000).max(1),
+            })
         }
         _ => {
-            state.metrics().inc("coupon_rate_limit_unchecked_total", &[("scope", scope)]);
+            state
+                .metrics()
+                .inc("coupon_rate_limit_unchecked_total", &[("scope", scope)]);
             Ok(())
         }
     }

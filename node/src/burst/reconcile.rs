@@ -42,36 +42,65 @@ pub async fn reconcile(
 ) -> ApiResult<Report> {
     let k = Keys::new(&c.campaign_id);
     let mut r = redis.clone();
-    let mut report = Report { campaign_id: c.campaign_id.clone(), ..Report::default() };
+    let mut report = Report {
+        campaign_id: c.campaign_id.clone(),
+        ..Report::default()
+    };
     let ready: bool = r.exists(k.ready()).await?;
     if !ready {
         report.rebuilt = seed::seed(db, redis, c).await?.done;
     }
     report.leaks_returned = return_leaks(db, &mut r, &k, grace).await?;
     let first = drift(db, &mut r, &k, c).await?;
-    let second = if first.0 == 0 { first } else {
+    let second = if first.0 == 0 {
+        first
+    } else {
         tokio::time::sleep(DRIFT_RECHECK).await;
         drift(db, &mut r, &k, c).await?
     };
-    (report.drift, report.postgres_taken, report.redis_free, report.in_flight) = second;
-    metrics.set_gauge("coupon_redis_drift", &[("campaign", &c.campaign_id)], second.0 as f64);
+    (
+        report.drift,
+        report.postgres_taken,
+        report.redis_free,
+        report.in_flight,
+    ) = second;
+    metrics.set_gauge(
+        "coupon_redis_drift",
+        &[("campaign", &c.campaign_id)],
+        second.0 as f64,
+    );
     if first.0 != 0 && first.0 == second.0 {
         tracing::warn!(campaign = %c.campaign_id, drift = second.0, "redis drifted from postgres; rebuilding");
         report.rebuilt = seed::seed(db, redis, c).await?.done;
         let after = drift(db, &mut r, &k, c).await?;
-        metrics.set_gauge("coupon_redis_drift", &[("campaign", &c.campaign_id)], after.0 as f64);
+        metrics.set_gauge(
+            "coupon_redis_drift",
+            &[("campaign", &c.campaign_id)],
+            after.0 as f64,
+        );
     }
     metrics.inc("coupon_reconcile_runs_total", &[]);
-    metrics.add("coupon_reconcile_leaks_returned_total", &[], report.leaks_returned as u64);
+    metrics.add(
+        "coupon_reconcile_leaks_returned_total",
+        &[],
+        report.leaks_returned as u64,
+    );
     Ok(report)
 }
 
-async fn return_leaks(db: &PgPool, r: &mut ConnectionManager, k: &Keys, grace: Duration) -> ApiResult<i64> {
+async fn return_leaks(
+    db: &PgPool,
+    r: &mut ConnectionManager,
+    k: &Keys,
+    grace: Duration,
+) -> ApiResult<i64> {
     let cutoff = now_ms() - grace.as_millis() as i64;
     let old: Vec<String> = r.zrangebyscore(k.claims(), "-inf", cutoff).await?;
     let mut returned = 0;
     for member in old {
-        let Some((token, key, user)) = parse_member(&member) else { continue };
+        let Some((token, key, user)) = parse_member(&member) else {
+            continue;
+        };
         let committed: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM redemptions WHERE user_id = $1 AND idempotency_key = $2)",
         )
@@ -101,9 +130,18 @@ async fn return_leaks(db: &PgPool, r: &mut ConnectionManager, k: &Keys, grace: D
 }
 
 /// (drift, postgres taken, redis free, in flight).
-async fn drift(db: &PgPool, r: &mut ConnectionManager, k: &Keys, c: &Campaign) -> ApiResult<(i64, i64, i64, i64)> {
-    let (free, in_flight): (i64, i64) =
-        redis::pipe().atomic().scard(k.free()).zcard(k.claims()).query_async(r).await?;
+async fn drift(
+    db: &PgPool,
+    r: &mut ConnectionManager,
+    k: &Keys,
+    c: &Campaign,
+) -> ApiResult<(i64, i64, i64, i64)> {
+    let (free, in_flight): (i64, i64) = redis::pipe()
+        .atomic()
+        .scard(k.free())
+        .zcard(k.claims())
+        .query_async(r)
+        .await?;
     let (capacity, taken): (i64, i64) = match (c.kind, c.total_limit) {
         (Kind::Shared, None) => return Ok((0, 0, free, in_flight)),
         (Kind::Shared, Some(total)) => {
@@ -116,10 +154,12 @@ async fn drift(db: &PgPool, r: &mut ConnectionManager, k: &Keys, c: &Campaign) -
             (total as i64, taken)
         }
         (Kind::Pool | Kind::Unique, _) => {
-            sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE used) FROM codes WHERE campaign_id = $1")
-                .bind(&c.campaign_id)
-                .fetch_one(db)
-                .await?
+            sqlx::query_as(
+                "SELECT count(*), count(*) FILTER (WHERE used) FROM codes WHERE campaign_id = $1",
+            )
+            .bind(&c.campaign_id)
+            .fetch_one(db)
+            .await?
         }
     };
     let expected_free = capacity - taken - in_flight;
@@ -127,5 +167,7 @@ async fn drift(db: &PgPool, r: &mut ConnectionManager, k: &Keys, c: &Campaign) -
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

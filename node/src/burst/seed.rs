@@ -43,7 +43,12 @@ pub async fn seed(db: &PgPool, redis: &ConnectionManager, c: &Campaign) -> ApiRe
     result
 }
 
-async fn build(db: &PgPool, r: &mut ConnectionManager, c: &Campaign, k: &Keys) -> ApiResult<Seeded> {
+async fn build(
+    db: &PgPool,
+    r: &mut ConnectionManager,
+    c: &Campaign,
+    k: &Keys,
+) -> ApiResult<Seeded> {
     // Claims go to the Postgres-only path while the state is rebuilt.
     let _: () = r.del(k.ready()).await?;
     let members: Vec<String> = r.zrange(k.claims(), 0, -1).await?;
@@ -119,7 +124,12 @@ async fn build(db: &PgPool, r: &mut ConnectionManager, c: &Campaign, k: &Keys) -
         let _: () = r.hset_multiple(&tmp_users, chunk).await?;
     }
     let mut publish = redis::pipe();
-    publish.atomic().del(k.free()).ignore().del(k.users()).ignore();
+    publish
+        .atomic()
+        .del(k.free())
+        .ignore()
+        .del(k.users())
+        .ignore();
     if free > 0 {
         publish.rename(&tmp_free, k.free()).ignore();
     }
@@ -133,10 +143,18 @@ async fn build(db: &PgPool, r: &mut ConnectionManager, c: &Campaign, k: &Keys) -
     }
     publish.set(k.ready(), 1).ignore();
     let _: () = publish.query_async(r).await?;
-    Ok(Seeded { free, users, done: true })
+    Ok(Seeded {
+        free,
+        users,
+        done: true,
+    })
 }
 
-async fn flush_set(r: &mut ConnectionManager, key: &str, batch: &mut Vec<String>) -> ApiResult<u64> {
+async fn flush_set(
+    r: &mut ConnectionManager,
+    key: &str,
+    batch: &mut Vec<String>,
+) -> ApiResult<u64> {
     if batch.is_empty() {
         return Ok(0);
     }

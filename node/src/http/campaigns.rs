@@ -121,9 +121,15 @@ pub async fn resume(
 #[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/reconcile",
     params(("campaign_id" = String, Path)), responses((status = 200, description = "reconcile report")))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
-pub async fn reconcile(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn reconcile(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     parse_id(&id)?;
-    let c = campaigns::by_id(state.db(), &id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    let c = campaigns::by_id(state.db(), &id)
+        .await?
+        .ok_or(ApiError::NotFound("campaign"))?;
     Ok(Json(state.claim().reconcile(&c).await?))
 }
 

@@ -2,20 +2,20 @@
 
 use super::body::JsonBody;
 use crate::auth::User;
+use crate::burst::ratelimit;
 use crate::domain::idempotency::{request_hash, IdempotencyKey};
 use crate::error::{ApiError, ApiResult};
 use crate::redeem::{resolve, validate::Validation, RedeemRequest};
 use crate::state::AppState;
 use crate::store::attempts::Attempt;
 use crate::store::redemptions::Redemption;
-use crate::burst::ratelimit;
 use axum::extract::{ConnectInfo, State};
-use std::net::SocketAddr;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use utoipa::ToSchema;
 
 /// Header a router sets with the epoch it routed at; the fence checks it.
@@ -147,7 +147,12 @@ async fn redeem_inner(
 
 /// Per-user and per-IP limits (DESIGN.md §4 step 2). The client IP is the
 /// first `X-Forwarded-For` hop when an edge sets it, else the peer address.
-async fn rate_limit(state: &AppState, user: &str, headers: &HeaderMap, peer: SocketAddr) -> ApiResult<()> {
+async fn rate_limit(
+    state: &AppState,
+    user: &str,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> ApiResult<()> {
     let (per_user, per_ip) = state.limits();
     ratelimit::check(state, "user", user, per_user).await?;
     if per_ip.rate > 0.0 {

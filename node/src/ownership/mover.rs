@@ -46,11 +46,22 @@ pub struct MoveReport {
 /// row text the checksum covers (the outbox's `seq` is region-local).
 const TABLES: [(&str, &str, &str); 5] = [
     ("campaigns", "slot = $1", "t::text"),
-    ("codes", "campaign_id IN (SELECT campaign_id FROM campaigns WHERE slot = $1)", "t::text"),
-    ("jobs", "campaign_id IN (SELECT campaign_id FROM campaigns WHERE slot = $1)", "t::text"),
+    (
+        "codes",
+        "campaign_id IN (SELECT campaign_id FROM campaigns WHERE slot = $1)",
+        "t::text",
+    ),
+    (
+        "jobs",
+        "campaign_id IN (SELECT campaign_id FROM campaigns WHERE slot = $1)",
+        "t::text",
+    ),
     ("redemptions", "slot = $1", "t::text"),
-    ("outbox", "campaign_id IN (SELECT campaign_id FROM campaigns WHERE slot = $1)",
-     "(t.event_id, t.type, t.campaign_id, t.at, t.data)::text"),
+    (
+        "outbox",
+        "campaign_id IN (SELECT campaign_id FROM campaigns WHERE slot = $1)",
+        "(t.event_id, t.type, t.campaign_id, t.at, t.data)::text",
+    ),
 ];
 
 /// Moves `slot` from the region whose Postgres is `from_db` to region `to`.
@@ -61,10 +72,12 @@ pub async fn move_slot(
     slot: u16,
     to: &str,
 ) -> Result<MoveReport, MoveError> {
-    let span = tracing::info_span!("move_slot", slot, to);
-    let _g = span.enter();
     let began = admin
-        .begin_move(&format!("move-{slot}-to-{to}-begin-{}", nonce()), slot.into(), to)
+        .begin_move(
+            &format!("move-{slot}-to-{to}-begin-{}", nonce()),
+            slot.into(),
+            to,
+        )
         .await?;
     let change = began
         .slot
@@ -94,7 +107,10 @@ pub async fn move_slot(
         return abort(MoveError::Refused("new owner holds a newer epoch".into())).await;
     }
     admin
-        .complete_move(&format!("move-{slot}-to-{to}-complete-{epoch}"), slot.into())
+        .complete_move(
+            &format!("move-{slot}-to-{to}-complete-{epoch}"),
+            slot.into(),
+        )
         .await?;
     tracing::info!(slot, %from, to, new_epoch = epoch + 1, "slot moved");
     Ok(MoveReport {
@@ -129,7 +145,9 @@ async fn copy_and_verify(
             .fetch_optional(&mut *tx)
             .await?;
     if serving.as_deref() == Some("active") {
-        return Err(MoveError::Refused(format!("target already serves slot {slot}")));
+        return Err(MoveError::Refused(format!(
+            "target already serves slot {slot}"
+        )));
     }
     for (table, filter, _) in TABLES.iter().rev() {
         sqlx::query(&format!("DELETE FROM {table} WHERE {filter}"))
@@ -168,7 +186,10 @@ async fn copy_and_verify(
              FROM {table} t WHERE {filter}"
         );
         let src = sum(sqlx::query(&q).bind(slot as i32).fetch_one(from_db).await?)?;
-        let dst = sum(sqlx::query(&q).bind(slot as i32).fetch_one(&mut *tx).await?)?;
+        let dst = sum(sqlx::query(&q)
+            .bind(slot as i32)
+            .fetch_one(&mut *tx)
+            .await?)?;
         if src != dst {
             return Err(MoveError::Verify { table, src, dst });
         }

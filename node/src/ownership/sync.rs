@@ -27,7 +27,8 @@ pub async fn run(r: &Regional, maps: &MapClient, db: &PgPool) {
         let map = rx.borrow_and_update().clone();
         match apply(db, &r.region, &map).await {
             Ok(changed) => {
-                r.synced_version.store(map.version.max(1), Ordering::Relaxed);
+                r.synced_version
+                    .store(map.version.max(1), Ordering::Relaxed);
                 if changed > 0 {
                     tracing::info!(region = %r.region, version = map.version, changed, "slot ownership synced");
                 }
@@ -63,7 +64,7 @@ pub async fn apply(db: &PgPool, me: &str, map: &MapView) -> Result<usize, sqlx::
             match row {
                 None => fresh.push((slot, epoch)),
                 Some(r) if r.epoch < epoch => {
-                    let _span = tracing::info_span!("activate", region = %me, slot, epoch).entered();
+                    tracing::info!(region = %me, slot, epoch, "activating a slot at a newer epoch");
                     changed += usize::from(pg::activate(db, slot, epoch).await?);
                 }
                 Some(_) => {}

@@ -30,18 +30,32 @@ pub trait ClaimEngine: Send + Sync {
 
     /// Codes were stored in Postgres; returns how many the engine's store
     /// verifiably holds (`None` when it keeps none).
-    fn codes_added<'a>(&'a self, _campaign: &'a Campaign, _codes: &'a [String]) -> BoxFut<'a, ApiResult<Option<i64>>> {
+    fn codes_added<'a>(
+        &'a self,
+        _campaign: &'a Campaign,
+        _codes: &'a [String],
+    ) -> BoxFut<'a, ApiResult<Option<i64>>> {
         Box::pin(async { Ok(None) })
     }
 
     /// A redemption was released in Postgres: its seat or code is free again.
-    fn released<'a>(&'a self, _campaign: &'a Campaign, _token: Option<&'a str>, _user: &'a str) -> BoxFut<'a, ApiResult<()>> {
+    fn released<'a>(
+        &'a self,
+        _campaign: &'a Campaign,
+        _token: Option<&'a str>,
+        _user: &'a str,
+    ) -> BoxFut<'a, ApiResult<()>> {
         Box::pin(async { Ok(()) })
     }
 
     /// Compare the engine's store with Postgres and repair it.
-    fn reconcile<'a>(&'a self, _campaign: &'a Campaign) -> BoxFut<'a, ApiResult<serde_json::Value>> {
-        Box::pin(async { Ok(serde_json::json!({"engine": "postgres", "note": "nothing to reconcile"})) })
+    fn reconcile<'a>(
+        &'a self,
+        _campaign: &'a Campaign,
+    ) -> BoxFut<'a, ApiResult<serde_json::Value>> {
+        Box::pin(async {
+            Ok(serde_json::json!({"engine": "postgres", "note": "nothing to reconcile"}))
+        })
     }
 }
 

@@ -72,7 +72,9 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                         lock_unused_code(&mut tx, &code).await?;
                         code
                     }
-                    None => pop_code(&mut tx, &c.campaign_id).await?.ok_or(ApiError::Exhausted)?,
+                    None => pop_code(&mut tx, &c.campaign_id)
+                        .await?
+                        .ok_or(ApiError::Exhausted)?,
                 };
                 (None, Some(code))
             }
@@ -123,7 +125,11 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
         outbox::append(&mut tx, &event_id, "coupon.redeemed", &c.campaign_id, &data).await?;
         tx.commit().await?;
         let taken = pool_code.or_else(|| seat_no.map(|s| s.to_string()));
-        return Ok(RedeemOutcome { redemption, replayed: false, taken });
+        return Ok(RedeemOutcome {
+            redemption,
+            replayed: false,
+            taken,
+        });
     }
     tracing::warn!(campaign = %c.campaign_id, "redeem lost {MAX_PICKS} races in a row");
     Err(ApiError::Unavailable { what: "postgres" })
@@ -133,7 +139,11 @@ fn replay(prior: redemptions::Redemption, request_hash: &str) -> ApiResult<Redee
     if prior.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    Ok(RedeemOutcome { redemption: prior, replayed: true, taken: None })
+    Ok(RedeemOutcome {
+        redemption: prior,
+        replayed: true,
+        taken: None,
+    })
 }
 
 /// Lowest use number 1..per_user_limit this user has free.

@@ -45,8 +45,15 @@ pub async fn release(
     outbox::append(&mut tx, &event_id, "coupon.released", &r.campaign_id, &data).await?;
     tx.commit().await?;
     state.campaigns().forget(&r.campaign_id);
-    let token = found.pool_code.clone().or_else(|| found.seat_no.map(|s| s.to_string()));
-    if let Err(e) = state.claim().released(&campaign, token.as_deref(), &r.user_id).await {
+    let token = found
+        .pool_code
+        .clone()
+        .or_else(|| found.seat_no.map(|s| s.to_string()));
+    if let Err(e) = state
+        .claim()
+        .released(&campaign, token.as_deref(), &r.user_id)
+        .await
+    {
         // Until the reconciler sees it, the freed use is only missing from
         // Redis: temporary under-redemption, never over-redemption.
         tracing::warn!(error = %e, "could not return the released use to redis");

@@ -85,7 +85,8 @@ pub async fn lock_for_release(
     conn: &mut PgConnection,
     id: &str,
 ) -> Result<Option<ForRelease>, ApiError> {
-    let sql = format!("SELECT {COLUMNS}, seat_no FROM redemptions WHERE redemption_id = $1 FOR UPDATE");
+    let sql =
+        format!("SELECT {COLUMNS}, seat_no FROM redemptions WHERE redemption_id = $1 FOR UPDATE");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
     row.map(|r| {
         Ok(ForRelease {

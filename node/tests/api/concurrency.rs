@@ -10,10 +10,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Requests in flight at once from the test client.
-const IN_FLIGHT: usize = 400;
+pub const IN_FLIGHT: usize = 400;
 
 /// Fire `n` redeems at once: request i is (user_of(i), key_of(i), code).
-async fn burst(
+pub async fn burst(
     app: &Arc<TestApp>,
     n: usize,
     user_of: impl Fn(usize) -> String,
@@ -57,7 +57,7 @@ async fn burst(
         .collect()
 }
 
-fn tally(results: &[(StatusCode, Value, bool)]) -> HashMap<String, usize> {
+pub fn tally(results: &[(StatusCode, Value, bool)]) -> HashMap<String, usize> {
     let mut t = HashMap::new();
     for (s, b, replayed) in results {
         let k = match b["code"].as_str() {

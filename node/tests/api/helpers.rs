@@ -40,14 +40,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut NodeConfig)) -> TestApp {
-        static N: AtomicU32 = AtomicU32::new(0);
         let s = stores();
+        TestApp::spawn_on(&s.pg, &s.redis.url(), tweak).await
+    }
+
+    /// A node on the given stores (fault tests kill and restart their own).
+    pub async fn spawn_on(
+        pg: &PgServer,
+        redis_url: &str,
+        tweak: impl FnOnce(&mut NodeConfig),
+    ) -> TestApp {
+        static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "t{}_{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        let db_url = s.pg.create_database(&name).expect("create database");
+        let db_url = pg.create_database(&name).expect("create database");
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
         let keydir = coupon_testkit::scratch_root().join(format!("keys-{name}"));
         let (_, public) = issuer.write(&keydir, "issuer").expect("write keys");
@@ -56,7 +65,7 @@ impl TestApp {
             "--region=us",
             "--listen=127.0.0.1:0",
             &format!("--database-url={db_url}"),
-            &format!("--redis-url={}", s.redis.url()),
+            &format!("--redis-url={redis_url}"),
             &format!("--issuer-public-key={}", public.display()),
             &format!("--issuer={DEV_ISS}"),
             &format!("--audience={DEV_AUD}"),

@@ -3,5 +3,6 @@
 mod concurrency;
 mod constraints;
 mod errors;
+mod faults;
 mod flows;
 mod helpers;

@@ -1,0 +1,110 @@
+//! Starts the chaos cluster: regions `us`, `eu`, `ap`, every link proxied,
+//! raft with test timing, a dev issuer, and a seed that replays the run.
+
+use coupon_testkit::cluster::{Bins, ClusterSpec, LocalCluster};
+use coupon_testkit::issuer::{DEV_AUD, DEV_ISS};
+use coupon_testkit::Issuer;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::PathBuf;
+
+pub const REGIONS: [&str; 3] = ["us", "eu", "ap"];
+
+pub struct Harness {
+    pub cluster: LocalCluster,
+    pub issuer: Issuer,
+    pub seed: u64,
+    pub rng: StdRng,
+    pub http: reqwest::Client,
+    root: PathBuf,
+}
+
+/// The seed of this run: `CHAOS_SEED` to replay, else random. Printed.
+pub fn seed() -> u64 {
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("chaos seed: {seed} (replay with CHAOS_SEED={seed})");
+    seed
+}
+
+/// `target/<profile>/`, where the workspace binaries are built.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_owned()
+}
+
+impl Harness {
+    pub async fn start(name: &str) -> Harness {
+        Harness::start_with(name, vec![]).await
+    }
+
+    /// `router_env`: extra environment of every router (timeouts, …).
+    pub async fn start_with(name: &str, router_env: Vec<(String, String)>) -> Harness {
+        let seed = seed();
+        let root = coupon_testkit::scratch_root().join(format!("chaos-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("chaos root");
+        let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
+        let (_, public) = issuer.write(&root, "issuer").expect("issuer keys");
+        let mut router_env = router_env;
+        router_env.push(("COUPON_FORWARD_TIMEOUT_MS".into(), "1500".into()));
+        router_env.push(("COUPON_PEER_CHECK_MS".into(), "500".into()));
+        let spec = ClusterSpec {
+            root: root.clone(),
+            regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+            bins: Bins::in_dir(&bin_dir()).expect("workspace binaries (cargo build --workspace --bins)"),
+            issuer_public_key: public,
+            persistent: false,
+            fsync: false,
+            latency: false,
+            faults: true,
+            fast_raft: true,
+            node_env: vec![
+                ("COUPON_USER_RATE".into(), "0".into()),
+                ("RUST_LOG".into(), "info".into()),
+            ],
+            router_env,
+        };
+        let cluster = LocalCluster::start(spec).await.unwrap_or_else(|e| {
+            panic!("start chaos cluster (seed {seed}, logs in {}): {e}", root.display())
+        });
+        Harness {
+            cluster,
+            issuer,
+            seed,
+            rng: StdRng::seed_from_u64(seed),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .expect("client"),
+            root,
+        }
+    }
+
+    pub fn router(&self, region: &str) -> String {
+        self.cluster.region(region).router.url()
+    }
+
+    pub fn node(&self, region: &str) -> String {
+        self.cluster.region(region).node.url()
+    }
+
+    /// Where the processes' logs are.
+    pub fn logs(&self) -> String {
+        self.root.join("data").display().to_string()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.cluster.stop();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        } else {
+            eprintln!("chaos seed {} failed; logs kept in {}", self.seed, self.logs());
+        }
+    }
+}

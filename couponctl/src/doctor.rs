@@ -1,0 +1,194 @@
+//! `couponctl doctor`: checks every store and peer credential of a running
+//! cluster before a deploy (DESIGN.md §5) and says what is wrong.
+//!
+//! Per region: Postgres answers and owns the slots the raft map gives it,
+//! Redis answers, node and router are ready (their own reasons if not); the
+//! raft members are ready; and every region's service key (as on disk) is
+//! accepted by every region's node.
+
+use crate::clusterfile::{ClusterFile, FILE};
+use anyhow::Context;
+use clap::Args;
+use coupon_core::service_token::Signer;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// The cluster file of the running cluster.
+    #[arg(long, default_value = FILE)]
+    pub cluster_file: PathBuf,
+}
+
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn check(&mut self, what: &str, result: Result<String, String>) {
+        match result {
+            Ok(note) => println!(
+                "ok    {what}{}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {note}")
+                }
+            ),
+            Err(why) => {
+                self.failures += 1;
+                println!("FAIL  {what}: {why}");
+            }
+        }
+    }
+}
+
+pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let file = ClusterFile::load(&args.cluster_file)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()?;
+    let mut rep = Report { failures: 0 };
+    let map = raft_map(&http, &file, &mut rep).await;
+    for (name, r) in &file.regions {
+        let owned = map.as_ref().map(|m| owned_by(m, name));
+        rep.check(
+            &format!("{name} postgres"),
+            postgres(&r.postgres, owned).await,
+        );
+        rep.check(&format!("{name} redis"), redis_ping(&r.redis));
+        rep.check(&format!("{name} node"), ready(&http, &r.node).await);
+        if let Some(router) = &r.router {
+            rep.check(&format!("{name} router"), ready(&http, router).await);
+        }
+    }
+    if let Some(keys) = &file.service_keys {
+        for (from, kid) in &keys.kids {
+            let signer = Signer::load(&keys.dir.join(format!("{kid}.pem")), kid, from, "couponctl")
+                .with_context(|| format!("loading {from}'s service key"));
+            for (to, r) in &file.regions {
+                let what = format!("{from} credentials at {to}'s node (kid {kid})");
+                let res = match &signer {
+                    Ok(s) => ping(&http, &r.node, &s.token(to)).await,
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                rep.check(&what, res);
+            }
+        }
+    }
+    if rep.failures > 0 {
+        anyhow::bail!("{} check(s) failed", rep.failures);
+    }
+    println!("all checks passed");
+    Ok(())
+}
+
+async fn raft_map(http: &reqwest::Client, file: &ClusterFile, rep: &mut Report) -> Option<Value> {
+    let mut map = None;
+    for m in &file.raft {
+        rep.check(&format!("raft member {}", m.url), ready(http, &m.url).await);
+        if map.is_none() {
+            if let Ok(r) = http
+                .get(format!("{}/v1/cluster/map?stale=ok", m.url))
+                .send()
+                .await
+            {
+                map = r.json::<Value>().await.ok();
+            }
+        }
+    }
+    rep.check(
+        "ownership map",
+        match &map {
+            Some(m) => Ok(format!("version {}", m["version"])),
+            None => Err("no raft member served the map".into()),
+        },
+    );
+    map
+}
+
+fn owned_by(map: &Value, region: &str) -> i64 {
+    map["slots"].as_array().map_or(0, |s| {
+        s.iter()
+            .filter(|x| x["region"] == region && x["state"] == "active")
+            .count() as i64
+    })
+}
+
+async fn postgres(url: &str, map_owned: Option<i64>) -> Result<String, String> {
+    let db = sqlx::PgPool::connect(url)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let active: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM slot_ownership WHERE state = 'active'")
+            .fetch_one(&db)
+            .await
+            .map_err(|e| format!("cannot read slot_ownership: {e}"))?;
+    match map_owned {
+        Some(m) if m != active => Err(format!(
+            "{active} active slots in Postgres, the raft map gives this region {m} (sync lagging or a move in flight)"
+        )),
+        _ => Ok(format!("{active} active slots")),
+    }
+}
+
+fn redis_ping(url: &str) -> Result<String, String> {
+    let addr = url.trim_start_matches("redis://").trim_end_matches('/');
+    let sock = addr
+        .parse()
+        .map_err(|e| format!("bad address {addr}: {e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2))
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n")
+        .and_then(|_| s.read_exact(&mut buf))
+        .map_err(|e| e.to_string())?;
+    if &buf == b"+PONG\r\n" {
+        Ok(String::new())
+    } else {
+        Err("no PONG".into())
+    }
+}
+
+async fn ready(http: &reqwest::Client, base: &str) -> Result<String, String> {
+    let r = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
+    let ok = r.status().is_success();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    if ok {
+        Ok(String::new())
+    } else {
+        let failing: BTreeMap<usize, String> =
+            body["failing"].as_array().map_or_else(BTreeMap::new, |a| {
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| (i, v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            });
+        Err(format!(
+            "not ready: {}",
+            failing.into_values().collect::<Vec<_>>().join("; ")
+        ))
+    }
+}
+
+async fn ping(http: &reqwest::Client, node: &str, token: &str) -> Result<String, String> {
+    let r = http
+        .get(format!("{node}/v1/service/ping"))
+        .header(coupon_core::service_token::SERVICE_TOKEN_HEADER, token)
+        .send()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
+    match r.status().as_u16() {
+        200 => Ok(String::new()),
+        401 => Err(format!("REJECTED: {}", r.text().await.unwrap_or_default())),
+        s => Err(format!("answered {s}")),
+    }
+}

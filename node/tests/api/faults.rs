@@ -1,0 +1,345 @@
+//! Faults on the burst path against real processes (issue 3, acceptance 2):
+//! Redis flushed or killed mid-burst, a crash between claim and commit,
+//! Postgres stopped mid-burst. Each ends by checking in Postgres that no
+//! limit was exceeded and that every 201 has its row.
+
+use crate::concurrency::{burst, tally};
+use crate::helpers::*;
+use coupon_node::burst::keys::Keys;
+use coupon_testkit::{postgres::PgOptions, PgServer, RedisServer};
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Results = Vec<(StatusCode, Value, bool)>;
+
+/// Every 201 answered has its row, and no row exists that was not answered
+/// 201 (or 200 replay) unless the request failed ambiguously (5xx).
+async fn check_acknowledged(app: &TestApp, campaign: &str, results: &Results, total: i64) {
+    let active = app.active_redemptions(campaign).await;
+    assert!(
+        active <= total,
+        "{active} active redemptions exceed the limit {total}"
+    );
+    for (s, body, _) in results.iter().filter(|r| r.0 == StatusCode::CREATED) {
+        let id = body["redemption_id"].as_str().expect("201 carries an id");
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM redemptions WHERE redemption_id = $1")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(
+            n, 1,
+            "acknowledged redemption {id} ({s}) is missing from postgres"
+        );
+    }
+}
+
+async fn reconcile(app: &TestApp, campaign: &str) -> Value {
+    let r = app
+        .post(
+            &format!("/v1/campaigns/{campaign}/reconcile"),
+            Some(&app.admin()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// Redis agrees with Postgres: free seats = limit - active, nothing in flight.
+async fn assert_redis_agrees(app: &TestApp, redis_url: &str, campaign: &str, total: i64) {
+    let report = reconcile(app, campaign).await;
+    let again = reconcile(app, campaign).await;
+    assert_eq!(
+        again["drift"], 0,
+        "after reconcile: {again} (first pass: {report})"
+    );
+    let mut r = redis::Client::open(redis_url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let k = Keys::new(campaign);
+    let free: i64 = r.scard(k.free()).await.unwrap();
+    let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
+    let active = app.active_redemptions(campaign).await;
+    assert_eq!(
+        (free, in_flight),
+        (total - active, 0),
+        "redis free seats vs postgres ({active} active)"
+    );
+}
+
+/// Wait until the burst is really under way: `n` redemptions committed.
+async fn when_active(db: sqlx::PgPool, campaign: String, n: i64) {
+    for _ in 0..600 {
+        let active: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM redemptions WHERE campaign_id = $1")
+                .bind(&campaign)
+                .fetch_one(&db)
+                .await
+                .unwrap_or(0);
+        if active >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the burst never got going");
+}
+
+async fn shared_campaign(app: &TestApp, code: &str, total: i64) -> String {
+    let c = app
+        .campaign(json!({"kind": "shared", "code": code, "total_limit": total}))
+        .await;
+    c["campaign_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flushall_mid_burst_never_over_redeems_and_reconcile_restores_the_seats() {
+    let redis = RedisServer::start_temp().unwrap();
+    let app = Arc::new(TestApp::spawn_on(&stores().pg, &redis.url(), |_| {}).await);
+    let id = shared_campaign(&app, "FLUSHME", 1000).await;
+    let (url, db, cid) = (redis.url(), app.db.clone(), id.clone());
+    let flusher = tokio::spawn(async move {
+        when_active(db, cid, 200).await;
+        let mut r = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut r).await.unwrap();
+    });
+    let results = burst(
+        &app,
+        5000,
+        |i| format!("a{i}"),
+        |i| format!("k{i}"),
+        "FLUSHME",
+    )
+    .await;
+    flusher.await.unwrap();
+    eprintln!("first burst: {:?}", tally(&results));
+    check_acknowledged(&app, &id, &results, 1000).await;
+    assert_redis_agrees(&app, &redis.url(), &id, 1000).await;
+    // The rest of the seats can still be won.
+    let more = burst(
+        &app,
+        3000,
+        |i| format!("b{i}"),
+        |i| format!("k{i}"),
+        "FLUSHME",
+    )
+    .await;
+    check_acknowledged(&app, &id, &more, 1000).await;
+    assert_eq!(
+        app.active_redemptions(&id).await,
+        1000,
+        "second burst: {:?}",
+        tally(&more)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_redis_mid_burst_falls_back_and_the_node_recovers_without_restart() {
+    let mut redis = RedisServer::start_temp().unwrap();
+    let app = Arc::new(TestApp::spawn_on(&stores().pg, &redis.url(), |_| {}).await);
+    let id = shared_campaign(&app, "KILLREDIS", 1000).await;
+    let (pid, db, cid) = (redis.pid().unwrap(), app.db.clone(), id.clone());
+    let started = std::time::Instant::now();
+    let killer = tokio::spawn(async move {
+        when_active(db, cid, 200).await;
+        coupon_testkit::procs::signal(pid, libc::SIGKILL);
+    });
+    let results = burst(
+        &app,
+        5000,
+        |i| format!("a{i}"),
+        |i| format!("k{i}"),
+        "KILLREDIS",
+    )
+    .await;
+    killer.await.unwrap();
+    eprintln!(
+        "burst with redis killed: {:?} in {:?}",
+        tally(&results),
+        started.elapsed()
+    );
+    check_acknowledged(&app, &id, &results, 1000).await;
+    redis.restart().unwrap();
+    // The node reconnects by itself; the empty Redis is rebuilt on demand.
+    let mut ok = false;
+    for _ in 0..50 {
+        let r = app
+            .post(
+                &format!("/v1/campaigns/{id}/reconcile"),
+                Some(&app.admin()),
+                &json!({}),
+            )
+            .await;
+        if r.status() == StatusCode::OK {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ok, "node did not reach the restarted redis");
+    eprintln!("reconnected after {:?}", started.elapsed());
+    assert_redis_agrees(&app, &redis.url(), &id, 1000).await;
+    let more = burst(
+        &app,
+        3000,
+        |i| format!("b{i}"),
+        |i| format!("k{i}"),
+        "KILLREDIS",
+    )
+    .await;
+    eprintln!(
+        "second burst done after {:?}: {:?}",
+        started.elapsed(),
+        tally(&more)
+    );
+    check_acknowledged(&app, &id, &more, 1000).await;
+    assert_eq!(
+        app.active_redemptions(&id).await,
+        1000,
+        "second burst: {:?}",
+        tally(&more)
+    );
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ready: bool = r.exists(Keys::new(&id).ready()).await.unwrap();
+    assert!(ready, "the burst path is serving from redis again");
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_claim_and_commit_leaks_a_seat_until_the_grace_period_ends() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn_with(|c| c.burst.reconcile_grace_ms = 2000).await;
+    let id = shared_campaign(&app, "CRASHY", 3).await;
+    fail::cfg("after_claim_before_commit", "1*return").unwrap();
+    let (s, b, _) = app.redeem("u1", "k1", "CRASHY", "o").await;
+    assert_problem(s, &b, 503, "unavailable");
+    assert_eq!(app.active_redemptions(&id).await, 0);
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let k = Keys::new(&id);
+    let free: i64 = r.scard(k.free()).await.unwrap();
+    assert_eq!(free, 2, "the crashed claim holds a seat");
+    let early = reconcile(&app, &id).await;
+    assert_eq!(
+        early["leaks_returned"], 0,
+        "not before the grace period: {early}"
+    );
+    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let late = reconcile(&app, &id).await;
+    assert_eq!(late["leaks_returned"], 1, "{late}");
+    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 3);
+    // The crashed caller may retry with its key, and all three seats can be won.
+    for (u, key) in [("u1", "k1"), ("u2", "k2"), ("u3", "k3")] {
+        let (s, b, _) = app.redeem(u, key, "CRASHY", "o").await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    assert_eq!(app.active_redemptions(&id).await, 3);
+    scenario.teardown();
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_commit_before_reply_is_replayed_on_retry() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let id = shared_campaign(&app, "LOSTREPLY", 3).await;
+    fail::cfg("after_commit_before_reply", "1*return").unwrap();
+    let (s, _, _) = app.redeem("u1", "k1", "LOSTREPLY", "o").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.active_redemptions(&id).await, 1, "the commit happened");
+    let (s, b, h) = app.redeem("u1", "k1", "LOSTREPLY", "o").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(h["idempotent-replayed"], "true");
+    assert_eq!(
+        app.active_redemptions(&id).await,
+        1,
+        "the retry burned no second use"
+    );
+    scenario.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
+    let mut pg = PgServer::start_temp(PgOptions::default()).unwrap();
+    let redis = RedisServer::start_temp().unwrap();
+    let app = Arc::new(TestApp::spawn_on(&pg, &redis.url(), |_| {}).await);
+    let id = shared_campaign(&app, "PGDOWN", 1000).await;
+    let task = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            burst(
+                &app,
+                2000,
+                |i| format!("a{i}"),
+                |i| format!("k{i}"),
+                "PGDOWN",
+            )
+            .await
+        })
+    };
+    when_active(app.db.clone(), id.clone(), 100).await;
+    pg.stop();
+    let results = task.await.unwrap();
+    let t = tally(&results);
+    eprintln!(
+        "burst with postgres stopped: {t:?}; first: {}",
+        results[0].1
+    );
+    assert!(t.get("503 unavailable").copied().unwrap_or(0) > 0, "{t:?}");
+    assert!(t.get("201").copied().unwrap_or(0) >= 100, "{t:?}");
+    assert!(
+        t.keys()
+            .all(|k| ["201", "503 unavailable", "410 exhausted"].contains(&k.as_str())),
+        "{t:?}"
+    );
+    pg.restart().unwrap();
+    // The test's own pool reconnects to the restarted server.
+    let app2 = TestApp {
+        db: sqlx::PgPool::connect(&app.db_url).await.unwrap(),
+        ..clone_app(&app)
+    };
+    check_acknowledged(&app2, &id, &results, 1000).await;
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let k = Keys::new(&id);
+    let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
+    assert_eq!(in_flight, 0, "every failed claim was given back");
+    let free: i64 = r.scard(k.free()).await.unwrap();
+    let active = app2.active_redemptions(&id).await;
+    assert_eq!(
+        free + active,
+        1000,
+        "redis free seats + postgres rows = the limit"
+    );
+}
+
+fn clone_app(app: &TestApp) -> TestApp {
+    TestApp {
+        base: app.base.clone(),
+        http: app.http.clone(),
+        issuer: app.issuer.clone(),
+        db: app.db.clone(),
+        db_url: app.db_url.clone(),
+    }
+}

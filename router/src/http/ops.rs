@@ -1,0 +1,58 @@
+//! `/livez`, `/readyz`, `/metrics` and `GET /v1/cluster/map` (from the cache).
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/cluster/map", get(map))
+}
+
+/// Ready when the map is loaded and every region's node accepts our
+/// credentials; names what is not.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "ready"), (status = 503, description = "names what is failing")))]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let failing = crate::health::problems(&state);
+    let status = if failing.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": failing.is_empty(), "region": state.region(), "failing": failing})),
+    )
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// The cached map in API.md's shape; node URLs as this router uses them.
+#[utoipa::path(get, path = "/v1/cluster/map", tag = "ops",
+    responses((status = 200, description = "{version, regions, slots}"), (status = 503, description = "not loaded")))]
+pub async fn map(State(state): State<AppState>) -> Response {
+    let Some(maps) = state.maps() else {
+        return crate::error::RouterError::Unavailable("ownership map not loaded yet".into())
+            .into_response();
+    };
+    let mut view = (*maps.current()).clone();
+    for r in &mut view.regions {
+        if let Some(u) = state.node_url(r.id.as_str()) {
+            r.node = u;
+        }
+    }
+    Json(view).into_response()
+}

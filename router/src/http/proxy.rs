@@ -1,0 +1,181 @@
+//! The routed API: each route computes its key from the string alone and
+//! hands the request to the forwarder. Malformed codes and ids are answered
+//! here (404) without any forwarding; bodies are buffered up to the limit.
+
+use crate::error::RouterError;
+use crate::forward::{forward, Outgoing};
+use crate::plan::RouteKey;
+use crate::state::AppState;
+use axum::body::{to_bytes, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use coupon_core::{CampaignId, Code, JobId, RedemptionId};
+use serde_json::Value;
+use std::collections::HashMap;
+
+type Params = Path<HashMap<String, String>>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/coupons/validate", post(by_code))
+        .route("/v1/coupons/redeem", post(by_code))
+        .route("/v1/campaigns", post(create_campaign))
+        .route("/v1/campaigns/{id}", get(by_campaign))
+        .route("/v1/campaigns/{id}/pause", post(by_campaign))
+        .route("/v1/campaigns/{id}/resume", post(by_campaign))
+        .route(
+            "/v1/campaigns/{id}/codes",
+            post(by_campaign).get(by_campaign),
+        )
+        .route("/v1/jobs/{id}", get(by_job))
+        .route("/v1/redemptions/{id}", get(by_redemption))
+        .route("/v1/redemptions/{id}/release", post(by_redemption))
+        .route("/v1/events", get(events))
+}
+
+/// Buffers the body (413 over the limit) and splits the request.
+async fn take(state: &AppState, req: Request) -> Result<Outgoing, RouterError> {
+    let limit = state.cfg.body_limit;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(RouterError::PayloadTooLarge { limit });
+    }
+    let (parts, body) = req.into_parts();
+    let body: Bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| RouterError::PayloadTooLarge { limit })?;
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    Ok(Outgoing {
+        method: parts.method,
+        path_and_query,
+        headers: parts.headers,
+        body,
+    })
+}
+
+async fn routed(state: AppState, key: Result<RouteKey, RouterError>, req: Request) -> Response {
+    let result = async {
+        let key = key?;
+        let out = take(&state, req).await?;
+        Ok::<_, RouterError>(forward(&state, key, out).await)
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Validate and redeem: the slot of the body's `code`.
+#[utoipa::path(post, path = "/v1/coupons/redeem", tag = "routed",
+    responses((status = 201, description = "forwarded to the owner"),
+              (status = 404, description = "unknown_code (bad shape, answered here)"),
+              (status = 503, description = "owner_unreachable")))]
+pub async fn by_code(State(state): State<AppState>, req: Request) -> Response {
+    let out = match take(&state, req).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let json: Value = match serde_json::from_slice(&out.body) {
+        Ok(v) => v,
+        Err(e) => {
+            return RouterError::InvalidRequest {
+                field: None,
+                detail: format!("body is not JSON: {e}"),
+            }
+            .into_response()
+        }
+    };
+    let Some(code) = json.get("code").and_then(Value::as_str) else {
+        return RouterError::InvalidRequest {
+            field: Some("code"),
+            detail: "code is required and must be a string".into(),
+        }
+        .into_response();
+    };
+    let Ok(code) = Code::parse(code) else {
+        return RouterError::UnknownCode.into_response();
+    };
+    tracing::Span::current().record("slot", code.slot().get());
+    forward(&state, RouteKey::Slot(code.slot().get()), out).await
+}
+
+/// A vanity code decides the slot; otherwise `home_region` (or this
+/// router's region) gets it and its node picks one of its own slots.
+#[utoipa::path(post, path = "/v1/campaigns", tag = "routed",
+    responses((status = 201, description = "created by the home region's node")))]
+pub async fn create_campaign(State(state): State<AppState>, req: Request) -> Response {
+    let out = match take(&state, req).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let json: Value = serde_json::from_slice(&out.body).unwrap_or(Value::Null);
+    let vanity = json
+        .get("code")
+        .and_then(Value::as_str)
+        .and_then(|c| Code::parse_vanity(c).ok());
+    let key = match (vanity, json.get("home_region").and_then(Value::as_str)) {
+        (Some(code), _) => RouteKey::Slot(code.slot().get()),
+        (None, Some(home)) => RouteKey::Region(home.to_owned()),
+        (None, None) => RouteKey::Region(state.region().to_owned()),
+    };
+    forward(&state, key, out).await
+}
+
+fn id_key<T>(
+    p: &HashMap<String, String>,
+    parse: impl Fn(&str) -> Option<T>,
+    slot: impl Fn(T) -> u16,
+    what: &'static str,
+) -> Result<RouteKey, RouterError> {
+    p.get("id")
+        .and_then(|id| parse(id))
+        .map(|v| RouteKey::Slot(slot(v)))
+        .ok_or(RouterError::NotFound(what))
+}
+
+pub async fn by_campaign(State(state): State<AppState>, Path(p): Params, req: Request) -> Response {
+    let key = id_key(
+        &p,
+        |s| CampaignId::parse(s).ok(),
+        |i| i.slot().get(),
+        "campaign",
+    );
+    routed(state, key, req).await
+}
+
+pub async fn by_job(State(state): State<AppState>, Path(p): Params, req: Request) -> Response {
+    let key = id_key(&p, |s| JobId::parse(s).ok(), |i| i.slot().get(), "job");
+    routed(state, key, req).await
+}
+
+pub async fn by_redemption(
+    State(state): State<AppState>,
+    Path(p): Params,
+    req: Request,
+) -> Response {
+    let key = id_key(
+        &p,
+        |s| RedemptionId::parse(s).ok(),
+        |i| i.slot().get(),
+        "redemption",
+    );
+    routed(state, key, req).await
+}
+
+/// The outbox feed is per region: `?region=` picks one (default: ours).
+pub async fn events(State(state): State<AppState>, req: Request) -> Response {
+    let region = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("region=").map(str::to_owned))
+        .unwrap_or_else(|| state.region().to_owned());
+    routed(state, Ok(RouteKey::Region(region)), req).await
+}

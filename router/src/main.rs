@@ -1,0 +1,37 @@
+//! `coupon-router`: read config, connect to the map, serve until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use coupon_router::config::RouterConfig;
+use coupon_router::state::AppState;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cfg = RouterConfig::parse();
+    let listen = cfg.listen;
+    let region = cfg.region.clone();
+    let state = AppState::start(cfg).context("starting the router")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(%region, addr = %listen, "router listening");
+    axum::serve(listener, coupon_router::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

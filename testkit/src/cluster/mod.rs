@@ -1,0 +1,385 @@
+//! A whole multi-region cluster on loopback, as `couponctl dev up` and the
+//! chaos tests run it: per region a Postgres, a Redis, a node and a router;
+//! a three-member raft group; every link direct, through a fault proxy
+//! (`faults`), or delayed when it crosses regions (`latency`).
+//!
+//! Link names (for [`FaultNet`]): `router:<r>->node:<r2>`, `node:<r>->pg:<r>`,
+//! `node:<r>->redis:<r>`, `router:<r>->raft:<i>`, `node:<r>->raft:<i>`,
+//! `raft:<i>->raft:<j>`. Nodes never call each other (no node→node link).
+
+pub mod keys;
+pub mod links;
+pub mod proc;
+pub mod raft;
+
+use crate::netproxy::FaultNet;
+use crate::postgres::PgOptions;
+use crate::{KitError, PgServer, RedisServer};
+use links::Links;
+use proc::Proc;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The binaries a cluster runs.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    pub node: PathBuf,
+    pub router: PathBuf,
+    pub raft: PathBuf,
+}
+
+impl Bins {
+    /// `coupon-node`, `coupon-router`, `coupon-raft` in `dir`.
+    pub fn in_dir(dir: &Path) -> Result<Bins, KitError> {
+        let b = Bins {
+            node: dir.join("coupon-node"),
+            router: dir.join("coupon-router"),
+            raft: dir.join("coupon-raft"),
+        };
+        for p in [&b.node, &b.router, &b.raft] {
+            if !p.exists() {
+                return Err(KitError::Failed(format!(
+                    "{} not found; build first: cargo build --workspace --bins",
+                    p.display()
+                )));
+            }
+        }
+        Ok(b)
+    }
+}
+
+pub struct ClusterSpec {
+    /// Keys, secrets, logs and (when `persistent`) store data live here.
+    pub root: PathBuf,
+    pub regions: Vec<String>,
+    pub bins: Bins,
+    pub issuer_public_key: PathBuf,
+    /// Reuse `root/data/<region>/…` across runs (dev); else throwaway stores.
+    pub persistent: bool,
+    pub fsync: bool,
+    pub latency: bool,
+    pub faults: bool,
+    /// Raft test timing instead of cross-region timing.
+    pub fast_raft: bool,
+    /// Extra environment of every node / router.
+    pub node_env: Vec<(String, String)>,
+    pub router_env: Vec<(String, String)>,
+}
+
+pub struct RegionProcs {
+    pub name: String,
+    pub pg: PgServer,
+    pub redis: RedisServer,
+    pub node: Proc,
+    pub router: Proc,
+}
+
+impl RegionProcs {
+    /// Direct (never proxied) Postgres URL of the region's `coupon` database.
+    pub fn db_url(&self) -> String {
+        self.pg.url("coupon")
+    }
+}
+
+pub struct LocalCluster {
+    pub net: std::sync::Arc<FaultNet>,
+    pub regions: BTreeMap<String, RegionProcs>,
+    pub raft: Vec<Proc>,
+    pub admin_token: String,
+    pub keys_dir: PathBuf,
+    pub root: PathBuf,
+}
+
+/// How long every process gets to become ready.
+const READY: Duration = Duration::from_secs(90);
+
+impl LocalCluster {
+    pub async fn start(spec: ClusterSpec) -> Result<LocalCluster, KitError> {
+        std::fs::create_dir_all(&spec.root).map_err(crate::io("creating cluster root"))?;
+        let links = Links {
+            net: FaultNet::new(),
+            faults: spec.faults,
+            latency: spec.latency,
+        };
+        let keys_dir = keys::service_keys(&spec.root, &spec.regions)?;
+        let secret = keys::secret(&spec.root, "raft-secret")?;
+        let admin = keys::secret(&spec.root, "raft-admin-token")?;
+        let data = spec.root.join("data");
+        let ports_file = data.join("raft-ports.json");
+        let ports = if spec.persistent {
+            std::fs::read_to_string(&ports_file)
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+        } else {
+            None
+        };
+        std::fs::create_dir_all(&data).map_err(crate::io("creating data dir"))?;
+        let raft = raft::start(
+            &raft::RaftOpts {
+                root: &data,
+                bin: &spec.bins.raft,
+                regions: &spec.regions,
+                secret: &secret,
+                admin: &admin,
+                fast: spec.fast_raft,
+                ports,
+            },
+            &links,
+        )
+        .await?;
+        let used: Vec<u16> = raft.iter().map(|m| m.port).collect();
+        let _ = std::fs::write(
+            &ports_file,
+            serde_json::to_string(&used).unwrap_or_default(),
+        );
+        // Stores, in parallel (initdb copies and boots are slow).
+        let mut stores = Vec::new();
+        for r in &spec.regions {
+            let (dir, persistent, fsync) = (data.join(r), spec.persistent, spec.fsync);
+            stores.push(tokio::task::spawn_blocking(move || {
+                start_stores(&dir, persistent, fsync)
+            }));
+        }
+        let mut started = Vec::new();
+        for (r, s) in spec.regions.iter().zip(stores) {
+            let (pg, redis) = s.await.map_err(|e| KitError::Failed(e.to_string()))??;
+            started.push((
+                r.clone(),
+                pg,
+                redis,
+                crate::ports::free_port(),
+                crate::ports::free_port(),
+            ));
+        }
+        let map_regions: Vec<Value> = started
+            .iter()
+            .map(|(r, _, _, node, router)| {
+                json!({"id": r, "router": format!("http://127.0.0.1:{router}"),
+                "node": format!("http://127.0.0.1:{node}"), "key_ids": [keys::kid(r)]})
+            })
+            .collect();
+        raft::init_map(&raft[0].url(), &admin, &map_regions).await?;
+        let mut regions = BTreeMap::new();
+        for (r, pg, redis, node_port, router_port) in started {
+            let raft_urls = |who: &str| {
+                let links = &links;
+                let raft = &raft;
+                let spec = &spec;
+                let r = r.clone();
+                let who = who.to_owned();
+                async move {
+                    let mut urls = Vec::new();
+                    for (i, m) in raft.iter().enumerate() {
+                        let mr = raft::member_region(&spec.regions, i as u64 + 1);
+                        let a = links
+                            .link(&format!("{who}:{r}->raft:{}", i + 1), &r, &mr, m.port)
+                            .await;
+                        urls.push(format!("http://{a}"));
+                    }
+                    urls.join(",")
+                }
+            };
+            let pg_addr = links
+                .link(&format!("node:{r}->pg:{r}"), &r, &r, pg.port)
+                .await;
+            let redis_addr = links
+                .link(&format!("node:{r}->redis:{r}"), &r, &r, redis.port)
+                .await;
+            let mut env = vec![
+                ("COUPON_REGION".to_owned(), r.clone()),
+                ("COUPON_LISTEN".to_owned(), format!("127.0.0.1:{node_port}")),
+                (
+                    "COUPON_DATABASE_URL".to_owned(),
+                    format!("postgres://postgres@{pg_addr}/coupon"),
+                ),
+                (
+                    "COUPON_REDIS_URL".to_owned(),
+                    format!("redis://{redis_addr}/"),
+                ),
+                (
+                    "COUPON_ISSUER_PUBLIC_KEY".to_owned(),
+                    spec.issuer_public_key.display().to_string(),
+                ),
+                ("COUPON_RAFT_URLS".to_owned(), raft_urls("node").await),
+                (
+                    "COUPON_SERVICE_KEYS_DIR".to_owned(),
+                    keys_dir.display().to_string(),
+                ),
+            ];
+            env.extend(spec.node_env.iter().cloned());
+            let dir = data.join(&r);
+            let mut node = Proc::new(
+                &format!("node-{r}"),
+                node_port,
+                spec.bins.node.clone(),
+                vec![],
+                env,
+                dir.join("node.log"),
+            );
+            node.spawn().map_err(crate::io("spawning coupon-node"))?;
+            let mut node_urls = Vec::new();
+            for other in &spec.regions {
+                let port = if *other == r {
+                    node_port
+                } else {
+                    map_port(&map_regions, other)
+                };
+                let a = links
+                    .link(&format!("router:{r}->node:{other}"), &r, other, port)
+                    .await;
+                node_urls.push(format!("{other}=http://{a}"));
+            }
+            let mut env = vec![
+                ("COUPON_REGION".to_owned(), r.clone()),
+                (
+                    "COUPON_ROUTER_LISTEN".to_owned(),
+                    format!("127.0.0.1:{router_port}"),
+                ),
+                ("COUPON_RAFT_URLS".to_owned(), raft_urls("router").await),
+                (
+                    "COUPON_SERVICE_KEY".to_owned(),
+                    keys_dir
+                        .join(format!("{}.pem", keys::kid(&r)))
+                        .display()
+                        .to_string(),
+                ),
+                ("COUPON_SERVICE_KID".to_owned(), keys::kid(&r)),
+                ("COUPON_NODE_URLS".to_owned(), node_urls.join(",")),
+            ];
+            env.extend(spec.router_env.iter().cloned());
+            let mut router = Proc::new(
+                &format!("router-{r}"),
+                router_port,
+                spec.bins.router.clone(),
+                vec![],
+                env,
+                dir.join("router.log"),
+            );
+            router
+                .spawn()
+                .map_err(crate::io("spawning coupon-router"))?;
+            regions.insert(
+                r.clone(),
+                RegionProcs {
+                    name: r,
+                    pg,
+                    redis,
+                    node,
+                    router,
+                },
+            );
+        }
+        let c = LocalCluster {
+            net: links.net,
+            regions,
+            raft,
+            admin_token: admin,
+            keys_dir,
+            root: spec.root,
+        };
+        c.wait_ready().await?;
+        Ok(c)
+    }
+
+    /// Every node and router answers `/readyz` with 200.
+    pub async fn wait_ready(&self) -> Result<(), KitError> {
+        let http = reqwest::Client::new();
+        for r in self.regions.values() {
+            raft::wait_ok(&http, &format!("{}/readyz", r.node.url()), READY).await?;
+        }
+        for r in self.regions.values() {
+            raft::wait_ok(&http, &format!("{}/readyz", r.router.url()), READY).await?;
+        }
+        Ok(())
+    }
+
+    pub fn region(&self, r: &str) -> &RegionProcs {
+        &self.regions[r]
+    }
+
+    pub fn region_mut(&mut self, r: &str) -> &mut RegionProcs {
+        self.regions.get_mut(r).expect("region exists")
+    }
+
+    /// `.coupon/dev-cluster.json` in API.md's shape (plus `service_keys`
+    /// and `raft_admin_token_file`); `issuer` is the caller's block.
+    pub fn cluster_file(&self, issuer: Value) -> Value {
+        let regions: serde_json::Map<String, Value> = self
+            .regions
+            .values()
+            .map(|r| {
+                let v = json!({"router": r.router.url(), "node": r.node.url(), "postgres": r.db_url(),
+                    "redis": r.redis.url(), "pids": {"router": r.router.pid(), "node": r.node.pid(),
+                    "postgres": r.pg.pid(), "redis": r.redis.pid()}});
+                (r.name.clone(), v)
+            })
+            .collect();
+        let raft: Vec<Value> = self
+            .raft
+            .iter()
+            .map(|m| json!({"url": m.url(), "pid": m.pid()}))
+            .collect();
+        let kids: BTreeMap<&str, String> = self
+            .regions
+            .keys()
+            .map(|r| (r.as_str(), keys::kid(r)))
+            .collect();
+        json!({"regions": regions, "raft": raft, "issuer": issuer,
+            "service_keys": {"dir": self.keys_dir, "kids": kids},
+            "raft_admin_token_file": self.root.join("raft-admin-token")})
+    }
+
+    /// Stops routers, nodes, then raft (stores stop when dropped).
+    pub fn stop(&mut self) {
+        for r in self.regions.values_mut() {
+            r.router.stop();
+        }
+        for r in self.regions.values_mut() {
+            r.node.stop();
+        }
+        for m in &mut self.raft {
+            m.stop();
+        }
+    }
+}
+
+fn map_port(map_regions: &[Value], region: &str) -> u16 {
+    map_regions
+        .iter()
+        .find(|v| v["id"] == region)
+        .and_then(|v| v["node"].as_str()?.rsplit(':').next()?.parse().ok())
+        .expect("every region has a node port")
+}
+
+fn start_stores(
+    dir: &Path,
+    persistent: bool,
+    fsync: bool,
+) -> Result<(PgServer, RedisServer), KitError> {
+    let opts = PgOptions {
+        fsync,
+        max_connections: 300,
+    };
+    let pg = if persistent {
+        PgServer::start_in(&dir.join("pg"), opts)?
+    } else {
+        PgServer::start_temp(opts)?
+    };
+    if pg
+        .psql(
+            "postgres",
+            "SELECT 1 FROM pg_database WHERE datname = 'coupon'",
+        )?
+        .is_empty()
+    {
+        pg.create_database("coupon")?;
+    }
+    let redis = if persistent {
+        RedisServer::start_in(&dir.join("redis"))?
+    } else {
+        RedisServer::start_temp()?
+    };
+    Ok((pg, redis))
+}
