@@ -322,3 +322,76 @@ async fn a_slot_this_region_does_not_own_is_misdirected() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_user_over_the_rate_limit_gets_429_with_retry_after() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.user_rate = 0.5;
+        c.burst.user_burst = 2;
+    })
+    .await;
+    app.campaign(json!({"kind": "shared", "code": "SLOWDOWN", "total_limit": 5}))
+        .await;
+    for _ in 0..2 {
+        let ok = app
+            .post(
+                "/v1/coupons/validate",
+                Some(&app.user("bot")),
+                &json!({"code": "SLOWDOWN"}),
+            )
+            .await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+    let resp = app
+        .post(
+            "/v1/coupons/validate",
+            Some(&app.user("bot")),
+            &json!({"code": "SLOWDOWN"}),
+        )
+        .await;
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    let (s, b) = problem(resp).await;
+    assert_problem(s, &b, 429, "rate_limited");
+    // Other users are not affected.
+    let other = app
+        .post(
+            "/v1/coupons/validate",
+            Some(&app.user("human")),
+            &json!({"code": "SLOWDOWN"}),
+        )
+        .await;
+    assert_eq!(other.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_ip_over_its_rate_limit_gets_429() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.ip_rate = 0.5;
+        c.burst.ip_burst = 3;
+    })
+    .await;
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/v1/coupons/validate",
+                Some(&app.user(&format!("u{i}"))),
+                &json!({"code": "NOPE"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let r = app
+        .post(
+            "/v1/coupons/validate",
+            Some(&app.user("u9")),
+            &json!({"code": "NOPE"}),
+        )
+        .await;
+    let (s, b) = problem(r).await;
+    assert_problem(s, &b, 429, "rate_limited");
+}

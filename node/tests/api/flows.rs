@@ -271,3 +271,35 @@ async fn request_id_is_echoed() {
     assert_eq!(r.headers()["request-id"], "abc-123");
     assert_eq!(r.headers()["coupon-region"], "us");
 }
+
+#[tokio::test]
+async fn validate_reads_remaining_from_redis() {
+    let app = TestApp::spawn().await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "FROMREDIS", "total_limit": 10}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Take three seats out of Redis behind the node's back: validate must see it.
+    let _: Vec<String> = redis::cmd("SPOP")
+        .arg(coupon_node::burst::keys::Keys::new(id).free())
+        .arg(3)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let v: Value = app
+        .post(
+            "/v1/coupons/validate",
+            Some(&app.user("u")),
+            &json!({"code": "FROMREDIS"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["remaining"], 7);
+}

@@ -1,0 +1,8 @@
+//! One file per scenario; each file's header names the invariant it guards.
+
+mod bad_key;
+mod cross_region;
+mod helpers;
+mod partition;
+mod raft_leader;
+mod stale_map;
