@@ -91,12 +91,30 @@ async fn run(
         .bind(lock_key)
         .execute(&mut *conn)
         .await?;
+    // Tell every node's Bloom filter that codes are being issued, so none of
+    // them answers 404 from a filter that lacks these codes.
+    bump_issuing(state, 1).await;
     let result = insert_all(state, &mut conn, c, job, spec).await;
+    bump_issuing(state, -1).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(lock_key)
         .execute(&mut *conn)
         .await?;
     result
+}
+
+async fn bump_issuing(state: &AppState, running: i64) {
+    let mut r = state.redis();
+    let mut p = redis::pipe();
+    p.incr(crate::bloom::RUNNING_KEY, running)
+        .ignore()
+        .incr(crate::bloom::VERSION_KEY, 1)
+        .ignore();
+    if let Err(e) = p.query_async::<()>(&mut r).await {
+        // Without the counters the filters cannot prove completeness and
+        // fall through to Postgres: slower, never wrong.
+        tracing::warn!(error = %e, "could not announce code issuance to the bloom filters");
+    }
 }
 
 async fn insert_all(
@@ -115,6 +133,7 @@ async fn insert_all(
     };
     let mut done: i64 = 0;
     let mut in_redis: Option<i64> = None;
+    let mut in_bloom: i64 = 0;
     while done < total {
         let n = (total - done).min(BATCH as i64) as usize;
         let mut pending: Vec<(i64, Option<String>)> = (0..n)
@@ -145,6 +164,13 @@ async fn insert_all(
                 .filter(|(p, _)| stored.contains(&p.0))
                 .map(|(_, code)| code.clone())
                 .collect();
+            for code in &landed {
+                state.codes().insert(code);
+            }
+            in_bloom += landed
+                .iter()
+                .filter(|c| state.codes().may_contain(c))
+                .count() as i64;
             match state.claim().codes_added(c, &landed).await {
                 Ok(Some(n)) => *in_redis.get_or_insert(0) += n,
                 Ok(None) => {}
@@ -179,7 +205,12 @@ async fn insert_all(
         )));
     }
     state.campaigns().forget(&c.campaign_id);
-    let report = json!({"postgres": landed, "redis": in_redis, "bloom": null});
+    let report = json!({"postgres": landed, "redis": in_redis, "bloom": in_bloom});
+    if in_bloom != total {
+        return Err(ApiError::Internal(format!(
+            "bloom filter holds {in_bloom} of {total} new codes"
+        )));
+    }
     if let Some(n) = in_redis {
         if n != total {
             return Err(ApiError::Internal(format!(

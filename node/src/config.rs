@@ -62,6 +62,10 @@ pub struct NodeConfig {
     /// How long a campaign stays in the in-process cache.
     #[arg(long, env = "COUPON_CAMPAIGN_CACHE_MS", default_value_t = 1000)]
     pub campaign_cache_ms: u64,
+    /// Generated codes the in-process Bloom filter is sized for (0.1 % false
+    /// positives at this many; ~1.9 bytes per code).
+    #[arg(long, env = "COUPON_BLOOM_CAPACITY", default_value_t = 10_000_000)]
+    pub bloom_capacity: u64,
     #[command(flatten)]
     pub burst: BurstConfig,
     /// Ownership map and service keys (multi-region).

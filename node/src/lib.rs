@@ -2,6 +2,7 @@
 //! same app from [`start::build_state`] and [`http::app`].
 
 pub mod auth;
+pub mod bloom;
 pub mod burst;
 pub mod cache;
 pub mod codegen;

@@ -82,9 +82,12 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         ClaimEngineKind::Postgres => Arc::new(PostgresClaim { db: db.clone() }),
     };
     let b = &cfg.burst;
+    let codes = crate::bloom::CodeFilter::new(cfg.bloom_capacity);
+    crate::bloom::spawn_loader(codes.clone(), db.clone(), redis.clone());
     Ok(AppState::new(Inner {
         region: cfg.region.clone(),
         claim,
+        codes,
         user_limit: Limit {
             rate: b.user_rate,
             burst: b.user_burst,

@@ -21,6 +21,7 @@ pub struct Inner {
     pub claim: Arc<dyn ClaimEngine>,
     pub body_limit: usize,
     pub attempts: tokio::sync::mpsc::Sender<Attempt>,
+    pub codes: Arc<crate::bloom::CodeFilter>,
     pub user_limit: crate::burst::ratelimit::Limit,
     pub ip_limit: crate::burst::ratelimit::Limit,
     /// Ownership map, its sync and the service key ring (multi-region).
@@ -63,6 +64,9 @@ impl AppState {
         crate::burst::ratelimit::Limit,
     ) {
         (self.0.user_limit, self.0.ip_limit)
+    }
+    pub fn codes(&self) -> &crate::bloom::CodeFilter {
+        &self.0.codes
     }
     pub fn attempts(&self) -> &tokio::sync::mpsc::Sender<Attempt> {
         &self.0.attempts

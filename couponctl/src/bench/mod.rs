@@ -4,6 +4,7 @@
 mod burst;
 mod codegen;
 mod pool;
+mod regions;
 
 use clap::Subcommand;
 
@@ -15,6 +16,8 @@ pub enum BenchCmd {
     Codegen(codegen::Args),
     /// Pool claims per second with 0 % and 90 % of codes used, vs the textbook query.
     Pool(pool::Args),
+    /// Redeem latency: direct to the node, local router, forwarded from another region.
+    Regions(regions::Args),
 }
 
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
@@ -22,5 +25,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Burst(a) => burst::run(a).await,
         BenchCmd::Codegen(a) => codegen::run(a).await,
         BenchCmd::Pool(a) => pool::run(a).await,
+        BenchCmd::Regions(a) => regions::run(a).await,
     }
 }

@@ -41,6 +41,10 @@ pub async fn resolve(state: &AppState, code: &Code) -> ApiResult<Resolved> {
             })
         }
         Code::Generated(g) => {
+            if state.codes().rejects(g.as_str()) {
+                state.metrics().inc("coupon_bloom_rejects_total", &[]);
+                return Err(ApiError::UnknownCode);
+            }
             let row = codes::lookup(state.db(), g.as_str())
                 .await?
                 .ok_or(ApiError::UnknownCode)?;

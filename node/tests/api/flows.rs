@@ -303,3 +303,43 @@ async fn validate_reads_remaining_from_redis() {
         .unwrap();
     assert_eq!(v["remaining"], 7);
 }
+
+#[tokio::test]
+async fn never_issued_codes_are_refused_by_the_bloom_filter_once_it_is_complete() {
+    let app = TestApp::spawn().await;
+    let c = app
+        .campaign(json!({"kind": "pool", "per_user_limit": 3}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let job = app.generate(id, json!({"count": 50})).await;
+    assert_eq!(job["report"]["bloom"], 50, "{job}");
+    let slot = coupon_core::Slot::new(c["slot"].as_u64().unwrap() as u16).unwrap();
+    let mut rejected = false;
+    for i in 0..40 {
+        let bogus = coupon_core::GeneratedCode::random(slot, &mut rand::thread_rng());
+        let (s, b, _) = app
+            .redeem("prober", &format!("k{i}"), bogus.as_str(), "o")
+            .await;
+        assert_problem(s, &b, 404, "unknown_code");
+        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        if metrics.contains("coupon_bloom_rejects_total") {
+            rejected = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(rejected, "the filter never became complete");
+    // No false negatives: issued codes still redeem.
+    let codes = app.export(id).await;
+    for (i, code) in codes.iter().take(3).enumerate() {
+        let (s, b, _) = app
+            .redeem(
+                "buyer",
+                &format!("b{i}"),
+                code["code"].as_str().unwrap(),
+                "o",
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+}

@@ -1,0 +1,164 @@
+//! In-process Bloom filter of issued generated codes (DESIGN.md §4 step 3):
+//! a never-issued code gets 404 without touching Postgres — but only while
+//! the filter is known complete. Until then, and whenever another process
+//! may have issued codes we have not loaded, lookups fall through to Postgres.
+
+use coupon_core::slot::fnv1a64;
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Hash functions per key: optimal for a 0.1 % false-positive rate.
+const K: u64 = 10;
+/// Bits per expected code for ~0.1 % false positives.
+const BITS_PER_CODE: u64 = 15;
+/// Rows per page while loading codes from Postgres.
+const LOAD_PAGE: i64 = 50_000;
+/// How often the filter checks whether codes were issued elsewhere.
+const POLL: Duration = Duration::from_millis(500);
+/// Redis key bumped by every generation job at start and at end.
+pub const VERSION_KEY: &str = "coupon:codes:version";
+/// Redis key counting generation jobs running anywhere in the region.
+pub const RUNNING_KEY: &str = "coupon:codes:running";
+
+pub struct CodeFilter {
+    bits: Vec<AtomicU64>,
+    m: u64,
+    complete: AtomicBool,
+}
+
+impl CodeFilter {
+    pub fn new(capacity: u64) -> Arc<CodeFilter> {
+        let m = (capacity.max(1024) * BITS_PER_CODE).next_multiple_of(64);
+        let words = (m / 64) as usize;
+        Arc::new(CodeFilter {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            m,
+            complete: AtomicBool::new(false),
+        })
+    }
+
+    fn positions(&self, code: &str) -> impl Iterator<Item = u64> + '_ {
+        let h1 = fnv1a64(code.as_bytes());
+        let h2 = fnv1a64(&[code.as_bytes(), b"#bloom"].concat()) | 1;
+        (0..K).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % self.m)
+    }
+
+    pub fn insert(&self, code: &str) {
+        for p in self.positions(code) {
+            self.bits[(p / 64) as usize].fetch_or(1 << (p % 64), Ordering::Relaxed);
+        }
+    }
+
+    pub fn may_contain(&self, code: &str) -> bool {
+        self.positions(code)
+            .all(|p| self.bits[(p / 64) as usize].load(Ordering::Relaxed) & (1 << (p % 64)) != 0)
+    }
+
+    /// True only when a "no" from the filter can be trusted.
+    pub fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::Acquire)
+    }
+
+    /// A "no" means never issued: answer 404 without I/O.
+    pub fn rejects(&self, code: &str) -> bool {
+        self.is_complete() && !self.may_contain(code)
+    }
+}
+
+/// Load every code, then keep the filter complete: whenever a generation job
+/// runs anywhere (Redis counters), mark it incomplete and load what is new.
+pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::ConnectionManager) {
+    tokio::spawn(async move {
+        let mut loaded_version: Option<i64> = None;
+        let mut since: Option<chrono::DateTime<chrono::Utc>> = None;
+        loop {
+            let mut r = redis.clone();
+            let mut pipe = redis::pipe();
+            pipe.get(VERSION_KEY).get(RUNNING_KEY);
+            let probe = pipe.query_async::<(Option<i64>, Option<i64>)>(&mut r);
+            let state = tokio::time::timeout(POLL, probe)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            let Some((version, running)) = state else {
+                // Cannot tell whether codes were issued elsewhere: stop trusting "no".
+                filter.complete.store(false, Ordering::Release);
+                tokio::time::sleep(POLL).await;
+                continue;
+            };
+            let stable = running.unwrap_or(0) <= 0 && version == loaded_version && since.is_some();
+            if !stable {
+                filter.complete.store(false, Ordering::Release);
+                let started = chrono::Utc::now();
+                // Rows of a job that finished just before `since` may commit late: overlap.
+                let from = since.map(|s| s - chrono::Duration::seconds(30));
+                match load(&filter, &db, from).await {
+                    Ok(()) => {
+                        since = Some(started);
+                        if running.unwrap_or(0) <= 0 {
+                            loaded_version = version;
+                            filter.complete.store(true, Ordering::Release);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "loading codes into the bloom filter failed")
+                    }
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+}
+
+async fn load(
+    filter: &CodeFilter,
+    db: &PgPool,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), sqlx::Error> {
+    let mut after = String::new();
+    loop {
+        let page: Vec<String> = sqlx::query_scalar(
+            "SELECT code FROM codes WHERE code > $1 AND ($2::timestamptz IS NULL OR created_at >= $2) ORDER BY code LIMIT $3",
+        )
+        .bind(&after)
+        .bind(from)
+        .bind(LOAD_PAGE)
+        .fetch_all(db)
+        .await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.clone();
+        for code in &page {
+            filter.insert(code);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_false_negatives_and_few_false_positives() {
+        let f = CodeFilter::new(10_000);
+        for i in 0..10_000 {
+            f.insert(&format!("CODE{i}"));
+        }
+        assert!((0..10_000).all(|i| f.may_contain(&format!("CODE{i}"))));
+        let fp = (0..100_000)
+            .filter(|i| f.may_contain(&format!("OTHER{i}")))
+            .count();
+        assert!(fp < 500, "{fp} false positives in 100,000");
+    }
+
+    #[test]
+    fn an_incomplete_filter_rejects_nothing() {
+        let f = CodeFilter::new(100);
+        assert!(!f.rejects("ANYTHING"));
+        f.complete.store(true, Ordering::Release);
+        assert!(f.rejects("ANYTHING"));
+    }
+}
