@@ -44,7 +44,8 @@ impl Harness {
     /// `router_env`: extra environment of every router (timeouts, …).
     pub async fn start_with(name: &str, router_env: Vec<(String, String)>) -> Harness {
         let seed = seed();
-        let root = coupon_testkit::scratch_root().join(format!("chaos-{name}-{}", std::process::id()));
+        let root =
+            coupon_testkit::scratch_root().join(format!("chaos-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("chaos root");
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
@@ -55,7 +56,8 @@ impl Harness {
         let spec = ClusterSpec {
             root: root.clone(),
             regions: REGIONS.iter().map(|r| r.to_string()).collect(),
-            bins: Bins::in_dir(&bin_dir()).expect("workspace binaries (cargo build --workspace --bins)"),
+            bins: Bins::in_dir(&bin_dir())
+                .expect("workspace binaries (cargo build --workspace --bins)"),
             issuer_public_key: public,
             persistent: false,
             fsync: false,
@@ -69,7 +71,10 @@ impl Harness {
             router_env,
         };
         let cluster = LocalCluster::start(spec).await.unwrap_or_else(|e| {
-            panic!("start chaos cluster (seed {seed}, logs in {}): {e}", root.display())
+            panic!(
+                "start chaos cluster (seed {seed}, logs in {}): {e}",
+                root.display()
+            )
         });
         Harness {
             cluster,
@@ -104,7 +109,11 @@ impl Drop for Harness {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.root);
         } else {
-            eprintln!("chaos seed {} failed; logs kept in {}", self.seed, self.logs());
+            eprintln!(
+                "chaos seed {} failed; logs kept in {}",
+                self.seed,
+                self.logs()
+            );
         }
     }
 }

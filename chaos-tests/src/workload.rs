@@ -50,7 +50,14 @@ pub async fn shared_campaign(h: &Harness, via: &str, code: &str, total: i64) -> 
 
 /// One redeem through `via`'s router; the key is deterministic per
 /// (user, code), so a retry reuses it.
-pub async fn redeem(http: &reqwest::Client, router: &str, via: &str, token: &str, user: &str, code: &str) -> Record {
+pub async fn redeem(
+    http: &reqwest::Client,
+    router: &str,
+    via: &str,
+    token: &str,
+    user: &str,
+    code: &str,
+) -> Record {
     let key = format!("{user}-{code}");
     let started = Instant::now();
     let res = http
@@ -80,7 +87,10 @@ pub async fn redeem(http: &reqwest::Client, router: &str, via: &str, token: &str
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body: Value = r.json().await.unwrap_or(Value::Null);
-        rec.reason = body["code"].as_str().filter(|_| rec.status >= 400).map(str::to_owned);
+        rec.reason = body["code"]
+            .as_str()
+            .filter(|_| rec.status >= 400)
+            .map(str::to_owned);
         rec.redemption_id = body["redemption_id"].as_str().map(str::to_owned);
     }
     rec.elapsed = started.elapsed();
@@ -89,7 +99,11 @@ pub async fn redeem(http: &reqwest::Client, router: &str, via: &str, token: &str
 
 /// Fires `attempts` (via region, user, code) with at most `concurrency` in
 /// flight; returns every record.
-pub async fn burst(h: &Harness, attempts: Vec<(String, String, String)>, concurrency: usize) -> Vec<Record> {
+pub async fn burst(
+    h: &Harness,
+    attempts: Vec<(String, String, String)>,
+    concurrency: usize,
+) -> Vec<Record> {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut set = tokio::task::JoinSet::new();
     for (via, user, code) in attempts {

@@ -10,12 +10,14 @@ const BUCKETS_MS: [f64; 12] = [
 ];
 
 type Key = (&'static str, Vec<(&'static str, String)>);
+/// Bucket counts, count, sum in ms.
+type Histogram = (Vec<u64>, u64, f64);
 
 #[derive(Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<Key, u64>>,
     gauges: Mutex<BTreeMap<Key, f64>>,
-    histograms: Mutex<BTreeMap<Key, (Vec<u64>, u64, f64)>>,
+    histograms: Mutex<BTreeMap<Key, Histogram>>,
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {

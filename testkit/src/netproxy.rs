@@ -111,6 +111,7 @@ impl FaultNet {
         upstream: SocketAddr,
     ) -> std::io::Result<SocketAddr> {
         let name = name.to_owned();
+        drop(self.sender(&name)); // known (and settable) before its first connection
         self.listen_classified(move |_| name.clone(), upstream)
             .await
     }

@@ -26,24 +26,41 @@ async fn a_region_with_a_wrong_service_key_fails_closed_and_is_reported() {
     router.restart().unwrap();
     let ap = h.router("ap");
     let http = h.http.clone();
-    eventually(Duration::from_secs(20), "ap router names the rejecting peer", || {
-        let (http, ap) = (http.clone(), ap.clone());
-        async move {
-            let (status, body) = get_json(&http, &format!("{ap}/readyz")).await;
-            status == 503 && body.to_string().contains("peer eu: rejects our service credentials")
-        }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "ap router names the rejecting peer",
+        || {
+            let (http, ap) = (http.clone(), ap.clone());
+            async move {
+                let (status, body) = get_json(&http, &format!("{ap}/readyz")).await;
+                status == 503
+                    && body
+                        .to_string()
+                        .contains("peer eu: rejects our service credentials")
+            }
+        },
+    )
     .await;
 
     let plan = attempts(&mut h, &["ap"], EU_CODE, "bad", 5);
     let bad = burst(&h, plan, 5).await;
     for r in &bad {
-        assert!(matches!(r.status, 401 | 503), "seed {}: forwarded with a wrong key {r:?}", h.seed);
+        assert!(
+            matches!(r.status, 401 | 503),
+            "seed {}: forwarded with a wrong key {r:?}",
+            h.seed
+        );
     }
     let m = metrics(&h.http, &h.node("eu")).await;
-    assert!(m.contains("coupon_service_auth_failures_total{peer=\"ap\"}"), "eu node metrics:\n{m}");
+    assert!(
+        m.contains("coupon_service_auth_failures_total{peer=\"ap\"}"),
+        "eu node metrics:\n{m}"
+    );
     let m = metrics(&h.http, &ap).await;
-    assert!(m.contains("coupon_router_peer_auth_rejected_total{peer=\"eu\"}"), "ap router metrics:\n{m}");
+    assert!(
+        m.contains("coupon_router_peer_auth_rejected_total{peer=\"eu\"}"),
+        "ap router metrics:\n{m}"
+    );
 
     let file = h.cluster.root.join("dev-cluster.json");
     let issuer = serde_json::json!({"alg": "EdDSA", "private_key_pem": h.cluster.root.join("issuer.pem"),
@@ -51,10 +68,18 @@ async fn a_region_with_a_wrong_service_key_fails_closed_and_is_reported() {
     std::fs::write(&file, h.cluster.cluster_file(issuer).to_string()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let ctl = exe.parent().unwrap().parent().unwrap().join("couponctl");
-    let out = std::process::Command::new(ctl).arg("doctor").arg("--cluster-file").arg(&file).output().expect("run doctor");
+    let out = std::process::Command::new(ctl)
+        .arg("doctor")
+        .arg("--cluster-file")
+        .arg(&file)
+        .output()
+        .expect("run doctor");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "doctor passed a wrong key:\n{text}");
-    assert!(text.contains("FAIL  ap credentials at eu's node"), "doctor output:\n{text}");
+    assert!(
+        text.contains("FAIL  ap credentials at eu's node"),
+        "doctor output:\n{text}"
+    );
     assert!(text.contains("FAIL  ap router"), "doctor output:\n{text}");
 
     let plan = attempts(&mut h, &["us", "eu"], EU_CODE, "other", 4);

@@ -24,11 +24,19 @@ pub async fn check(h: &Harness, records: &[Record], moves: &[Move]) -> Summary {
 }
 
 /// `(via, user, code)` attempts: `n` users per router, in a seeded order.
-pub fn attempts(h: &mut Harness, routers: &[&str], code: &str, tag: &str, n: usize) -> Vec<(String, String, String)> {
+pub fn attempts(
+    h: &mut Harness,
+    routers: &[&str],
+    code: &str,
+    tag: &str,
+    n: usize,
+) -> Vec<(String, String, String)> {
     use rand::seq::SliceRandom;
     let mut v: Vec<_> = routers
         .iter()
-        .flat_map(|r| (0..n).map(move |i| (r.to_string(), format!("{tag}-{r}-{i}"), code.to_owned())))
+        .flat_map(|r| {
+            (0..n).map(move |i| (r.to_string(), format!("{tag}-{r}-{i}"), code.to_owned()))
+        })
         .collect();
     v.shuffle(&mut h.rng);
     v
@@ -42,7 +50,13 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, Value) {
 }
 
 pub async fn metrics(http: &reqwest::Client, base: &str) -> String {
-    http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("metrics text")
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
 
 /// Polls `cond` every 100 ms for up to `limit`.
@@ -53,7 +67,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

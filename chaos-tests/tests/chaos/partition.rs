@@ -29,10 +29,19 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
     for r in &during {
         let ok = match (r.code.as_str(), r.via.as_str()) {
             (EU_CODE, "eu") => r.status == 201 && r.region.as_deref() == Some("eu"),
-            (EU_CODE, _) => r.status == 503 && r.reason.as_deref() == Some("owner_unreachable") && r.elapsed < BOUND,
+            (EU_CODE, _) => {
+                r.status == 503
+                    && r.reason.as_deref() == Some("owner_unreachable")
+                    && r.elapsed < BOUND
+            }
             (_, _) => r.status == 201 && r.region.as_deref() == Some("us"),
         };
-        assert!(ok, "seed {}: during the partition {r:?}\n{:?}", h.seed, tally(&during));
+        assert!(
+            ok,
+            "seed {}: during the partition {r:?}\n{:?}",
+            h.seed,
+            tally(&during)
+        );
     }
 
     // A blackhole (silence, not resets) also fails within the router's timeout.
@@ -40,15 +49,28 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
     let plan = attempts(&mut h, &["us"], EU_CODE, "p2", 4);
     let silent = burst(&h, plan, 4).await;
     for r in &silent {
-        assert!(r.status == 503 && r.elapsed < BOUND, "seed {}: blackholed {r:?}", h.seed);
+        assert!(
+            r.status == 503 && r.elapsed < BOUND,
+            "seed {}: blackholed {r:?}",
+            h.seed
+        );
     }
 
     faults::heal(&h.cluster.net);
     let (http, us) = (h.http.clone(), h.router("us"));
-    eventually(Duration::from_secs(30), "us router ready after heal", || {
-        let (http, us) = (http.clone(), us.clone());
-        async move { super::helpers::get_json(&http, &format!("{us}/readyz")).await.0 == 200 }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "us router ready after heal",
+        || {
+            let (http, us) = (http.clone(), us.clone());
+            async move {
+                super::helpers::get_json(&http, &format!("{us}/readyz"))
+                    .await
+                    .0
+                    == 200
+            }
+        },
+    )
     .await;
     // Everyone who got a 503 retries with the same key; plus fresh users.
     let mut retry: Vec<_> = during
@@ -60,7 +82,12 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
     retry.extend(attempts(&mut h, &["us", "eu", "ap"], US_CODE, "p3", 3));
     let after = burst(&h, retry, 12).await;
     for r in &after {
-        assert!(matches!(r.status, 201 | 410), "seed {}: after heal {r:?}\n{:?}", h.seed, tally(&after));
+        assert!(
+            matches!(r.status, 201 | 410),
+            "seed {}: after heal {r:?}\n{:?}",
+            h.seed,
+            tally(&after)
+        );
     }
     let all: Vec<_> = during.into_iter().chain(silent).chain(after).collect();
     let summary = check(&h, &all, &[]).await;

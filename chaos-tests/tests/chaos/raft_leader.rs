@@ -30,7 +30,11 @@ async fn killing_the_raft_leader_and_pausing_a_member_leaves_redemptions_unaffec
     };
     let faults = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (_, m) = get_json(&h.http, &format!("{}/v1/cluster/members", h.cluster.raft[0].url())).await;
+        let (_, m) = get_json(
+            &h.http,
+            &format!("{}/v1/cluster/members", h.cluster.raft[0].url()),
+        )
+        .await;
         let leader = m["leader"].as_u64().expect("a leader") as usize;
         let other = if leader == 1 { 2 } else { 1 };
         (leader, other)
@@ -47,9 +51,16 @@ async fn killing_the_raft_leader_and_pausing_a_member_leaves_redemptions_unaffec
         coupon_testkit::procs::signal(opid, libc::SIGCONT);
         (leader, other)
     });
-    h.cluster.raft[leader - 1].restart().expect("restart the killed leader");
+    h.cluster.raft[leader - 1]
+        .restart()
+        .expect("restart the killed leader");
     for r in &records {
-        assert!(matches!(r.status, 201 | 410), "seed {} (killed {leader}, paused {other}): {r:?}\n{:?}", h.seed, tally(&records));
+        assert!(
+            matches!(r.status, 201 | 410),
+            "seed {} (killed {leader}, paused {other}): {r:?}\n{:?}",
+            h.seed,
+            tally(&records)
+        );
     }
     assert_eq!(records.len(), plan.len());
     check(&h, &records, &[]).await;

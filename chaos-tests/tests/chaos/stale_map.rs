@@ -20,13 +20,24 @@ async fn a_stale_router_follows_the_421_hint_to_the_new_owner_without_double_use
     shared_campaign(&h, "ap", US_CODE, 30).await;
     let plan = attempts(&mut h, &["ap"], US_CODE, "pre", 5);
     let before = burst(&h, plan, 5).await;
-    assert!(before.iter().all(|r| r.status == 201 && r.region.as_deref() == Some("us")), "{before:?}");
+    assert!(
+        before
+            .iter()
+            .all(|r| r.status == 201 && r.region.as_deref() == Some("us")),
+        "{before:?}"
+    );
 
     assert!(faults::cut_map_watch(&h.cluster.net, "router:ap") > 0);
     let admin = AdminClient::new(&h.cluster.raft[0].url(), &h.cluster.admin_token).unwrap();
-    let from = sqlx::PgPool::connect(&h.cluster.region("us").db_url()).await.unwrap();
-    let to = sqlx::PgPool::connect(&h.cluster.region("eu").db_url()).await.unwrap();
-    let report = move_slot(&admin, &from, &to, US_SLOT, "eu").await.expect("move the slot");
+    let from = sqlx::PgPool::connect(&h.cluster.region("us").db_url())
+        .await
+        .unwrap();
+    let to = sqlx::PgPool::connect(&h.cluster.region("eu").db_url())
+        .await
+        .unwrap();
+    let report = move_slot(&admin, &from, &to, US_SLOT, "eu")
+        .await
+        .expect("move the slot");
     assert_eq!((report.from.as_str(), report.new_epoch), ("us", 2));
     assert_eq!(report.tables["redemptions"].0, 5, "{report:?}");
 
@@ -34,35 +45,69 @@ async fn a_stale_router_follows_the_421_hint_to_the_new_owner_without_double_use
     let (http, us) = (h.http.clone(), h.router("us"));
     eventually(Duration::from_secs(15), "us router sees the move", || {
         let (http, us) = (http.clone(), us.clone());
-        async move { get_json(&http, &format!("{us}/v1/cluster/map")).await.1["slots"][US_SLOT as usize]["region"] == "eu" }
+        async move {
+            get_json(&http, &format!("{us}/v1/cluster/map")).await.1["slots"][US_SLOT as usize]
+                ["region"]
+                == "eu"
+        }
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, stale) = get_json(&h.http, &format!("{}/v1/cluster/map", h.router("ap"))).await;
-    assert_eq!(stale["slots"][US_SLOT as usize]["region"], "us", "ap's map must still be stale");
+    assert_eq!(
+        stale["slots"][US_SLOT as usize]["region"], "us",
+        "ap's map must still be stale"
+    );
 
     let plan = attempts(&mut h, &["ap", "us"], US_CODE, "post", 6);
     let after = burst(&h, plan, 6).await;
     for r in &after {
-        assert!(r.status == 201 && r.region.as_deref() == Some("eu"), "seed {}: {r:?}\n{:?}", h.seed, tally(&after));
+        assert!(
+            r.status == 201 && r.region.as_deref() == Some("eu"),
+            "seed {}: {r:?}\n{:?}",
+            h.seed,
+            tally(&after)
+        );
     }
     let m = metrics(&h.http, &h.router("ap")).await;
-    assert!(m.contains("coupon_router_misdirected_total{region=\"us\"}"), "ap router saw no 421:\n{m}");
+    assert!(
+        m.contains("coupon_router_misdirected_total{region=\"us\"}"),
+        "ap router saw no 421:\n{m}"
+    );
     // A key redeemed at us before the move replays at eu: the same use.
     let first = &before[0];
     let token = h.issuer.user(&first.user);
     let replay = redeem(&h.http, &h.router("ap"), "ap", &token, &first.user, US_CODE).await;
-    assert_eq!((replay.status, &replay.redemption_id), (200, &first.redemption_id), "{replay:?}");
+    assert_eq!(
+        (replay.status, &replay.redemption_id),
+        (200, &first.redemption_id),
+        "{replay:?}"
+    );
     // The old owner refuses the slot even when asked directly with the old epoch.
-    let direct = h.http.post(format!("{}/v1/coupons/redeem", h.node("us"))).bearer_auth(h.issuer.user("direct"))
-        .header("Idempotency-Key", "direct-1").header("Coupon-Slot-Epoch", "1")
-        .json(&serde_json::json!({"code": US_CODE, "order_id": "o"})).send().await.unwrap();
+    let direct = h
+        .http
+        .post(format!("{}/v1/coupons/redeem", h.node("us")))
+        .bearer_auth(h.issuer.user("direct"))
+        .header("Idempotency-Key", "direct-1")
+        .header("Coupon-Slot-Epoch", "1")
+        .json(&serde_json::json!({"code": US_CODE, "order_id": "o"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(direct.status().as_u16(), 421);
     let hint: serde_json::Value = direct.json().await.unwrap();
-    assert_eq!((hint["owner"].as_str(), hint["epoch"].as_u64()), (Some("eu"), Some(2)), "{hint}");
+    assert_eq!(
+        (hint["owner"].as_str(), hint["epoch"].as_u64()),
+        (Some("eu"), Some(2)),
+        "{hint}"
+    );
 
     let all: Vec<_> = before.into_iter().chain(after).chain([replay]).collect();
-    let moves = [Move { slot: US_SLOT, to: "eu".into(), new_epoch: 2 }];
+    let moves = [Move {
+        slot: US_SLOT,
+        to: "eu".into(),
+        new_epoch: 2,
+    }];
     let summary = check(&h, &all, &moves).await;
     assert_eq!(summary.active.values().sum::<i64>(), 5 + 12);
 }

@@ -45,7 +45,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let code = format!("BURST{}", rand::random::<u32>());
     let body = json!({"name": "bench burst", "kind": "shared", "code": code, "total_limit": a.seats,
         "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "home_region": a.region});
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
     let resp = http
         .post(format!("{base}/v1/campaigns"))
         .bearer_auth(issuer.admin())

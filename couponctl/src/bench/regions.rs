@@ -45,18 +45,40 @@ pub fn code_owned_by(map: &Value, region: &str, prefix: &str) -> anyhow::Result<
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let cluster = ClusterFile::load(&a.cluster_file)?;
     let issuer = cluster.issuer()?;
-    let home = cluster.regions.get(&a.home).context("no such --home region")?;
+    let home = cluster
+        .regions
+        .get(&a.home)
+        .context("no such --home region")?;
     let home_router = home.router.clone().context("home region has no router")?;
     let via_router = cluster.entry_url(&a.via)?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let map: Value = http.get(format!("{via_router}/v1/cluster/map")).send().await?.json().await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let map: Value = http
+        .get(format!("{via_router}/v1/cluster/map"))
+        .send()
+        .await?
+        .json()
+        .await?;
     let code = code_owned_by(&map, &a.home, "XREG")?;
     let body = json!({"name": "bench regions", "kind": "shared", "code": code, "total_limit": null,
         "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
         "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let resp = http.post(format!("{home_router}/v1/campaigns")).bearer_auth(issuer.admin()).json(&body).send().await?;
-    anyhow::ensure!(resp.status().as_u16() == 201, "create campaign: {}", resp.text().await?);
-    println!("campaign {code} homed in {}; {} redeems per path, concurrency {}", a.home, a.requests, a.concurrency);
+    let resp = http
+        .post(format!("{home_router}/v1/campaigns"))
+        .bearer_auth(issuer.admin())
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status().as_u16() == 201,
+        "create campaign: {}",
+        resp.text().await?
+    );
+    println!(
+        "campaign {code} homed in {}; {} redeems per path, concurrency {}",
+        a.home, a.requests, a.concurrency
+    );
     let paths = [
         ("direct to node", home.node.clone()),
         ("local router", home_router.clone()),
@@ -64,15 +86,32 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     ];
     let mut p = Vec::new();
     for (i, (name, base)) in paths.iter().enumerate() {
-        let lat = measure(&http, &issuer, base, &code, &format!("p{i}"), a.requests, a.concurrency).await?;
+        let lat = measure(
+            &http,
+            &issuer,
+            base,
+            &code,
+            &format!("p{i}"),
+            a.requests,
+            a.concurrency,
+        )
+        .await?;
         let mut sorted = lat.clone();
         sorted.sort_unstable();
         p.push((percentile(&sorted, 50.0), percentile(&sorted, 99.0)));
         println!("{name:>17} ({base}): {}", summary(lat));
     }
     let over = |x: Duration, y: Duration| ms(x.saturating_sub(y));
-    println!("router overhead (local − direct): p50 +{} / p99 +{}", over(p[1].0, p[0].0), over(p[1].1, p[0].1));
-    println!("cross-region (forwarded − local): p50 +{} / p99 +{}", over(p[2].0, p[1].0), over(p[2].1, p[1].1));
+    println!(
+        "router overhead (local − direct): p50 +{} / p99 +{}",
+        over(p[1].0, p[0].0),
+        over(p[1].1, p[0].1)
+    );
+    println!(
+        "cross-region (forwarded − local): p50 +{} / p99 +{}",
+        over(p[2].0, p[1].0),
+        over(p[2].1, p[1].1)
+    );
     Ok(())
 }
 
@@ -95,7 +134,13 @@ async fn measure(
         let body = json!({"code": code, "order_id": format!("o-{i}")});
         set.spawn(async move {
             let started = Instant::now();
-            let r = http.post(url).bearer_auth(token).header("Idempotency-Key", format!("k{i}")).json(&body).send().await;
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("k{i}"))
+                .json(&body)
+                .send()
+                .await;
             drop(permit);
             let ok = r.map(|r| r.status().as_u16() == 201).unwrap_or(false);
             (i, ok, started.elapsed())
@@ -111,6 +156,9 @@ async fn measure(
             out.push(d);
         }
     }
-    anyhow::ensure!(failed == 0, "{failed} redeems via {base} did not answer 201");
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} redeems via {base} did not answer 201"
+    );
     Ok(out)
 }

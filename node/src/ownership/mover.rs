@@ -173,7 +173,7 @@ async fn copy_and_verify(
             table
         };
         sqlx::query(&format!(
-            "INSERT INTO {into} SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1)"
+            "INSERT INTO {into} SELECT {cols} FROM jsonb_populate_recordset(NULL::{table}, $1)"
         ))
         .bind(rows)
         .execute(&mut *tx)

@@ -210,6 +210,7 @@ impl LocalCluster {
             ];
             env.extend(spec.node_env.iter().cloned());
             let dir = data.join(&r);
+            std::fs::create_dir_all(&dir).map_err(crate::io("creating region dir"))?;
             let mut node = Proc::new(
                 &format!("node-{r}"),
                 node_port,
