@@ -88,7 +88,13 @@ pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::Conn
                 tokio::time::sleep(POLL).await;
                 continue;
             };
-            let stable = running.unwrap_or(0) <= 0 && version == loaded_version && since.is_some();
+            if running.unwrap_or(0) > 0 {
+                // A job is issuing codes somewhere: load once it is done.
+                filter.complete.store(false, Ordering::Release);
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            let stable = version == loaded_version && since.is_some();
             if !stable {
                 filter.complete.store(false, Ordering::Release);
                 let started = chrono::Utc::now();
@@ -97,10 +103,8 @@ pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::Conn
                 match load(&filter, &db, from).await {
                     Ok(()) => {
                         since = Some(started);
-                        if running.unwrap_or(0) <= 0 {
-                            loaded_version = version;
-                            filter.complete.store(true, Ordering::Release);
-                        }
+                        loaded_version = version;
+                        filter.complete.store(true, Ordering::Release);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "loading codes into the bloom filter failed")

@@ -23,6 +23,9 @@ pub struct Args {
     /// Region whose router (or node) receives the traffic.
     #[arg(long, default_value = "us")]
     region: String,
+    /// Send straight to the owning node instead of a router.
+    #[arg(long)]
+    direct: bool,
     /// Also run the naive Postgres counter and print the ratio.
     #[arg(long)]
     baseline: bool,
@@ -38,11 +41,26 @@ struct Sample {
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let cluster = ClusterFile::load(&a.cluster_file)?;
     let issuer = cluster.issuer()?;
-    let base = cluster.entry_url(&a.region)?;
+    let router = cluster.entry_url(&a.region)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
-    let code = format!("BURST{}", rand::random::<u32>());
+    // A code whose slot this region owns, so --direct can skip the router.
+    let map: Value = http
+        .get(format!("{router}/v1/cluster/map?stale=ok"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let code = super::regions::code_owned_by(&map, &a.region, "BURST")?;
+    // Users and keys are fresh per run: keys are scoped to their user, and a
+    // reused (user, key) pair would rightly answer 422.
+    let run: u32 = rand::random();
+    let base = if a.direct {
+        cluster.regions[&a.region].node.clone()
+    } else {
+        router
+    };
     let body = json!({"name": "bench burst", "kind": "shared", "code": code, "total_limit": a.seats,
         "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
         "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
@@ -58,7 +76,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         resp.text().await?
     );
     let tokens: Vec<String> = (0..a.attempts)
-        .map(|i| issuer.user(&format!("bench-{i}")))
+        .map(|i| issuer.user(&format!("bench-{run}-{i}")))
         .collect();
     println!(
         "burst: {} attempts, {} seats, concurrency {}, via {base}",
@@ -82,7 +100,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 let r = http
                     .post(url)
                     .bearer_auth(token)
-                    .header("Idempotency-Key", format!("bench-{i}"))
+                    .header("Idempotency-Key", format!("bench-{run}-{i}"))
                     .json(&json!({"code": code, "order_id": format!("ord-{i}")}))
                     .send()
                     .await;

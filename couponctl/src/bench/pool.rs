@@ -89,7 +89,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     );
     for pct in [0i64, 90] {
         for variant in ["ours", "textbook"] {
-            reset(&pool, &id, a.codes * pct / 100).await?;
+            reset(&pool, &id, variant, pct).await?;
             let (total, first, last) =
                 measure(&pool, &id, variant, a.seconds, a.concurrency).await?;
             println!(
@@ -101,12 +101,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn reset(pool: &PgPool, id: &str, used: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE codes SET used = (seq <= $2) WHERE campaign_id = $1")
-        .bind(id)
-        .bind(used)
-        .execute(pool)
-        .await?;
+/// Put the pool in the state each claim method leaves behind at `pct` %
+/// used: the textbook query takes codes in `seq` order (a used prefix); ours
+/// starts at random points (used codes scattered).
+async fn reset(pool: &PgPool, id: &str, variant: &str, pct: i64) -> anyhow::Result<()> {
+    let sql = if variant == "textbook" {
+        "UPDATE codes SET used = (seq <= (SELECT max(seq) FROM codes WHERE campaign_id = $1) * $2 / 100) \
+         WHERE campaign_id = $1"
+    } else {
+        "UPDATE codes SET used = (random() * 100 < $2) WHERE campaign_id = $1"
+    };
+    sqlx::query(sql).bind(id).bind(pct).execute(pool).await?;
     sqlx::query("VACUUM ANALYZE codes").execute(pool).await?;
     Ok(())
 }
