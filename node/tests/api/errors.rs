@@ -395,3 +395,62 @@ async fn an_ip_over_its_rate_limit_gets_429() {
     let (s, b) = problem(r).await;
     assert_problem(s, &b, 429, "rate_limited");
 }
+
+#[tokio::test]
+async fn a_key_still_in_flight_is_refused_on_the_burst_path() {
+    let app = TestApp::spawn().await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "INFLIGHT", "total_limit": 5}))
+        .await;
+    let k = coupon_node::burst::keys::Keys::new(c["campaign_id"].as_str().unwrap());
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Another node claimed under this key and has not committed yet.
+    let _: () = redis::cmd("SET")
+        .arg(k.inflight("u1", "busy-key"))
+        .arg("claim")
+        .arg("PX")
+        .arg(5000)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let (s, b, _) = app.redeem("u1", "busy-key", "INFLIGHT", "o").await;
+    assert_problem(s, &b, 409, "idempotency_in_flight");
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_key_still_in_flight_is_refused_on_the_postgres_path() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+    })
+    .await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "PGFLIGHT", "total_limit": 5}))
+        .await;
+    // Hold the caller's key lock the way an unfinished redeem transaction does.
+    let key = coupon_node::domain::idempotency::IdempotencyKey::parse("busy-key").unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key.lock_key("u1"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (s, b, _) = app.redeem("u1", "busy-key", "PGFLIGHT", "o").await;
+    assert_problem(s, &b, 409, "idempotency_in_flight");
+    tx.rollback().await.unwrap();
+    let (s, _, _) = app.redeem("u1", "busy-key", "PGFLIGHT", "o").await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        1
+    );
+}
