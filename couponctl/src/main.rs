@@ -4,6 +4,7 @@ mod bench;
 mod clusterfile;
 mod dev;
 mod doctor;
+mod slot;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,9 @@ enum Cmd {
     Dev(dev::DevCmd),
     /// Check every store and peer credential of a running cluster.
     Doctor(doctor::DoctorArgs),
+    /// Slot ownership drills.
+    #[command(subcommand)]
+    Slot(slot::SlotCmd),
     /// Benchmarks against a running local cluster.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -33,5 +37,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Dev(cmd) => dev::run(cmd).await,
         Cmd::Doctor(args) => doctor::run(args).await,
         Cmd::Bench(cmd) => bench::run(cmd).await,
+        Cmd::Slot(cmd) => slot::run(cmd).await,
     }
 }
