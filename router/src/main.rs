@@ -20,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%region, addr = %listen, "router listening");
-    axum::serve(listener, coupon_router::app(state))
+    let app =
+        coupon_router::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;

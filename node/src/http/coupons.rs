@@ -42,11 +42,12 @@ pub struct ValidateBody {
 pub async fn validate(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    via_router: Option<axum::Extension<crate::service_auth::ServicePeer>>,
     User(user): User,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
-    rate_limit(&state, &user, &headers, peer).await?;
+    rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
     let v = crate::redeem::validate::validate(&state, &user, &body.code).await?;
     tracing::Span::current().record("campaign", v.campaign_id.as_str());
     Ok(Json(v))
@@ -66,12 +67,13 @@ pub struct RedeemBody {
 pub async fn redeem(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    via_router: Option<axum::Extension<crate::service_auth::ServicePeer>>,
     User(user): User,
     key: IdempotencyKey,
     headers: HeaderMap,
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
-    rate_limit(&state, &user, &headers, peer).await?;
+    rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
     if body.order_id.is_empty() || body.order_id.len() > MAX_ORDER_ID {
         return Err(ApiError::invalid(
             "order_id",
@@ -146,22 +148,26 @@ async fn redeem_inner(
 }
 
 /// Per-user and per-IP limits (DESIGN.md §4 step 2). The client IP is the
-/// first `X-Forwarded-For` hop when an edge sets it, else the peer address.
+/// peer address, or, behind one of our routers (a verified service token),
+/// the last `X-Forwarded-For` hop, which that router appended. Hops a client
+/// wrote itself are never trusted.
 async fn rate_limit(
     state: &AppState,
     user: &str,
     headers: &HeaderMap,
     peer: SocketAddr,
+    via_router: bool,
 ) -> ApiResult<()> {
     let (per_user, per_ip) = state.limits();
     ratelimit::check(state, "user", user, per_user).await?;
     if per_ip.rate > 0.0 {
-        let ip = headers
+        let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| peer.ip().to_string());
+            .filter(|v| via_router && !v.is_empty());
+        let ip = forwarded.unwrap_or_else(|| peer.ip().to_string());
         ratelimit::check(state, "ip", &ip, per_ip).await?;
     }
     Ok(())

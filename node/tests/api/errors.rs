@@ -454,3 +454,30 @@ async fn a_key_still_in_flight_is_refused_on_the_postgres_path() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_client_cannot_dodge_the_ip_limit_with_its_own_forwarded_for() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.ip_rate = 0.5;
+        c.burst.ip_burst = 2;
+    })
+    .await;
+    let mut last = StatusCode::OK;
+    for i in 0..3 {
+        let r = app
+            .http
+            .post(format!("{}/v1/coupons/validate", app.base))
+            .bearer_auth(app.user(&format!("u{i}")))
+            .header("X-Forwarded-For", format!("10.0.0.{i}"))
+            .json(&json!({"code": "NOPE"}))
+            .send()
+            .await
+            .unwrap();
+        last = r.status();
+    }
+    assert_eq!(
+        last,
+        StatusCode::TOO_MANY_REQUESTS,
+        "spoofed hops must not reset the limit"
+    );
+}

@@ -46,7 +46,8 @@ async fn take(state: &AppState, req: Request) -> Result<Outgoing, RouterError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(RouterError::PayloadTooLarge { limit });
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    append_client_ip(&mut parts);
     let body: Bytes = to_bytes(body, limit)
         .await
         .map_err(|_| RouterError::PayloadTooLarge { limit })?;
@@ -60,6 +61,30 @@ async fn take(state: &AppState, req: Request) -> Result<Outgoing, RouterError> {
         headers: parts.headers,
         body,
     })
+}
+
+/// Appends the client's address to `X-Forwarded-For`: nodes trust the last
+/// hop of a request that carries a valid service token (ours), never a hop
+/// the client wrote itself, for their per-IP rate limit.
+fn append_client_ip(parts: &mut axum::http::request::Parts) {
+    let Some(peer) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    else {
+        return;
+    };
+    let ip = peer.0.ip().to_string();
+    let value = match parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+        parts.headers.insert("x-forwarded-for", v);
+    }
 }
 
 async fn routed(state: AppState, key: Result<RouteKey, RouterError>, req: Request) -> Response {
