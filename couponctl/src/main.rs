@@ -4,6 +4,7 @@ mod bench;
 mod clusterfile;
 mod dev;
 mod doctor;
+mod reconcile;
 mod slot;
 mod stats;
 
@@ -23,6 +24,8 @@ enum Cmd {
     Dev(dev::DevCmd),
     /// Check every store and peer credential of a running cluster.
     Doctor(doctor::DoctorArgs),
+    /// Reconcile a campaign's Redis state with Postgres now.
+    Reconcile(reconcile::Args),
     /// Slot ownership drills.
     #[command(subcommand)]
     Slot(slot::SlotCmd),
@@ -38,5 +41,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Doctor(args) => doctor::run(args).await,
         Cmd::Bench(cmd) => bench::run(cmd).await,
         Cmd::Slot(cmd) => slot::run(cmd).await,
+        Cmd::Reconcile(a) => reconcile::run(a).await,
     }
 }

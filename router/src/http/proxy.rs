@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/campaigns/{id}", get(by_campaign))
         .route("/v1/campaigns/{id}/pause", post(by_campaign))
         .route("/v1/campaigns/{id}/resume", post(by_campaign))
+        .route("/v1/campaigns/{id}/reconcile", post(by_campaign))
         .route(
             "/v1/campaigns/{id}/codes",
             post(by_campaign).get(by_campaign),
