@@ -20,50 +20,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let cluster = ClusterFile::load(&a.cluster_file)?;
     let admin = cluster.issuer()?.admin();
     let base = cluster.entry_url(&a.region)?;
-    let http = reqwest::Client::new();
-    let body = json!({"name": "bench codegen", "kind": "pool", "per_user_limit": 1,
-        "discount": {"type": "free_shipping"}, "home_region": a.region,
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let c: Value = http
-        .post(format!("{base}/v1/campaigns"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = c["campaign_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?;
-    let started = Instant::now();
-    let job: Value = http
-        .post(format!("{base}/v1/campaigns/{id}/codes"))
-        .bearer_auth(&admin)
-        .json(&json!({"count": a.count}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let job_id = job["job_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("start job: {job}"))?;
-    let j = loop {
-        let j: Value = http
-            .get(format!("{base}/v1/jobs/{job_id}"))
-            .bearer_auth(&admin)
-            .send()
-            .await?
-            .json()
-            .await?;
-        eprint!("\r{} / {} codes", j["done"], j["total"]);
-        if j["state"] != "running" {
-            eprintln!();
-            break j;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    let wall = started.elapsed();
-    anyhow::ensure!(j["state"] == "done", "job failed: {j}");
+    let (_, j, wall) = pool_with_codes(&base, &admin, &a.region, a.count, true).await?;
     println!(
         "generated and stored {} codes in {:.2} s ({:.0} codes/s)",
         a.count,
@@ -72,4 +29,63 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     );
     println!("per-store report: {}", j["report"]);
     Ok(())
+}
+
+/// Create a pool campaign homed in `region`, generate `count` codes and wait
+/// for the job: (campaign id, finished job, time from job start to done).
+pub async fn pool_with_codes(
+    base: &str,
+    admin: &str,
+    region: &str,
+    count: i64,
+    progress: bool,
+) -> anyhow::Result<(String, Value, Duration)> {
+    let http = reqwest::Client::new();
+    let body = json!({"name": "bench pool", "kind": "pool", "per_user_limit": 1,
+        "discount": {"type": "free_shipping"}, "home_region": region,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
+    let c: Value = http
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = c["campaign_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?
+        .to_owned();
+    let started = Instant::now();
+    let job: Value = http
+        .post(format!("{base}/v1/campaigns/{id}/codes"))
+        .bearer_auth(admin)
+        .json(&json!({"count": count}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let job_id = job["job_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("start job: {job}"))?;
+    loop {
+        let j: Value = http
+            .get(format!("{base}/v1/jobs/{job_id}"))
+            .bearer_auth(admin)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if progress {
+            eprint!("\r{} / {} codes", j["done"], j["total"]);
+        }
+        if j["state"] != "running" {
+            if progress {
+                eprintln!();
+            }
+            anyhow::ensure!(j["state"] == "done", "job failed: {j}");
+            return Ok((id, j, started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

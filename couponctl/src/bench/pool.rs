@@ -4,7 +4,6 @@
 //! the same table. Reports the first and last second so a slowdown shows.
 
 use crate::clusterfile::{ClusterFile, FILE};
-use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,46 +33,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let cluster = ClusterFile::load(&a.cluster_file)?;
     let admin = cluster.issuer()?.admin();
     let base = cluster.entry_url(&a.region)?;
-    let http = reqwest::Client::new();
-    let body = json!({"name": "bench pool", "kind": "pool", "per_user_limit": 1, "home_region": a.region,
-        "discount": {"type": "free_shipping"}, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let c: Value = http
-        .post(format!("{base}/v1/campaigns"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = c["campaign_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("create campaign: {c}"))?
-        .to_owned();
-    let job: Value = http
-        .post(format!("{base}/v1/campaigns/{id}/codes"))
-        .bearer_auth(&admin)
-        .json(&json!({"count": a.codes}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let job_id = job["job_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("job: {job}"))?;
-    loop {
-        let j: Value = http
-            .get(format!("{base}/v1/jobs/{job_id}"))
-            .bearer_auth(&admin)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if j["state"] != "running" {
-            anyhow::ensure!(j["state"] == "done", "job failed: {j}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (id, _, _) =
+        super::codegen::pool_with_codes(&base, &admin, &a.region, a.codes, false).await?;
     let pg = &cluster.regions[&a.region].postgres;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(a.concurrency as u32 + 2)
