@@ -1,18 +1,17 @@
 //! `RedisClaim`: the claim engine of the burst path.
 
 use super::keys::{claim_member, Keys};
-use super::reconcile::{self, now_ms};
+use super::reconcile::now_ms;
 use super::scripts::scripts;
 use super::{seed, INFLIGHT_TTL_MS, REDIS_TIMEOUT, REPLAY_MARKER_TTL_MS};
 use crate::config::BurstConfig;
-use crate::domain::campaign::{Campaign, Kind};
+use crate::domain::campaign::Campaign;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::redeem::claim::{BoxFut, ClaimEngine};
+
 use crate::redeem::pg::{self, Hint};
 use crate::redeem::{RedeemOutcome, RedeemRequest, Target};
 use redis::aio::ConnectionManager;
-use redis::AsyncCommands;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -20,13 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct RedisClaim {
-    db: PgPool,
-    redis: ConnectionManager,
-    metrics: Arc<Metrics>,
-    grace: Duration,
+    pub(super) db: PgPool,
+    pub(super) redis: ConnectionManager,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) grace: Duration,
     seeding: Arc<Mutex<HashSet<String>>>,
     /// Campaigns this node served, for the periodic reconciler.
-    touched: Mutex<HashMap<String, Arc<Campaign>>>,
+    pub(super) touched: Mutex<HashMap<String, Arc<Campaign>>>,
 }
 
 enum Verdict {
@@ -41,7 +40,9 @@ enum Verdict {
     Claimed(String),
 }
 
-async fn bounded<T>(f: impl Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+pub(super) async fn bounded<T>(
+    f: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
     tokio::time::timeout(REDIS_TIMEOUT, f)
         .await
         .unwrap_or_else(|_| {
@@ -68,7 +69,7 @@ impl RedisClaim {
             touched: Mutex::default(),
         });
         if cfg.reconcile_interval_ms > 0 {
-            tokio::spawn(periodic(
+            tokio::spawn(super::engine_sync::periodic(
                 Arc::downgrade(&engine),
                 Duration::from_millis(cfg.reconcile_interval_ms),
             ));
@@ -139,7 +140,7 @@ impl RedisClaim {
         })
     }
 
-    async fn redeem_inner(&self, req: &RedeemRequest) -> ApiResult<RedeemOutcome> {
+    pub(super) async fn redeem_inner(&self, req: &RedeemRequest) -> ApiResult<RedeemOutcome> {
         self.touch(&req.campaign);
         let k = Keys::new(&req.campaign.campaign_id);
         let verdict = match self.run_claim(req, &k).await {
@@ -251,7 +252,7 @@ impl RedisClaim {
         pg::redeem_tx(&self.db, req, Hint::default()).await
     }
 
-    fn touch(&self, c: &Arc<Campaign>) {
+    pub(super) fn touch(&self, c: &Arc<Campaign>) {
         let mut t = self.touched.lock().expect("touched lock");
         if !t.contains_key(&c.campaign_id) {
             t.insert(c.campaign_id.clone(), c.clone());
@@ -286,138 +287,5 @@ impl RedisClaim {
             }
             seeding.lock().expect("seeding lock").remove(&c.campaign_id);
         });
-    }
-
-    pub async fn reconcile(&self, c: &Campaign) -> ApiResult<reconcile::Report> {
-        reconcile::reconcile(&self.db, &self.redis, &self.metrics, c, self.grace).await
-    }
-
-    async fn remaining_inner(&self, c: &Campaign) -> ApiResult<Option<i64>> {
-        if c.kind == Kind::Shared && c.total_limit.is_none() {
-            return Ok(None);
-        }
-        let k = Keys::new(&c.campaign_id);
-        let mut r = self.redis.clone();
-        let mut pipe = redis::pipe();
-        pipe.exists(k.ready()).scard(k.free());
-        match bounded(pipe.query_async::<(bool, i64)>(&mut r)).await {
-            Ok((true, free)) => Ok(Some(free)),
-            _ => pg::remaining(&self.db, c).await,
-        }
-    }
-
-    /// Campaign metadata changed (pause, resume, new codes): mirror it.
-    async fn sync_campaign(&self, c: &Campaign) -> ApiResult<()> {
-        let k = Keys::new(&c.campaign_id);
-        let mut r = self.redis.clone();
-        let _: () = if c.paused {
-            r.set(k.paused(), 1).await?
-        } else {
-            r.del(k.paused()).await?
-        };
-        Ok(())
-    }
-
-    async fn codes_added_inner(&self, c: &Campaign, codes: &[String]) -> ApiResult<Option<i64>> {
-        let k = Keys::new(&c.campaign_id);
-        let mut r = self.redis.clone();
-        let ready: bool = r.exists(k.ready()).await?;
-        if !ready {
-            let _ = seed::seed(&self.db, &self.redis, c).await?;
-        } else {
-            for chunk in codes.chunks(seed::SEED_BATCH) {
-                let _: () = r.sadd(k.free(), chunk).await?;
-            }
-        }
-        // Verify in the store: count this batch's codes Redis really holds.
-        let mut present = 0i64;
-        for chunk in codes.chunks(seed::SEED_BATCH) {
-            let flags: Vec<bool> = redis::cmd("SMISMEMBER")
-                .arg(k.free())
-                .arg(chunk)
-                .query_async(&mut r)
-                .await?;
-            present += flags.into_iter().filter(|f| *f).count() as i64;
-        }
-        Ok(Some(present))
-    }
-
-    async fn released_inner(&self, c: &Campaign, token: Option<&str>, user: &str) -> ApiResult<()> {
-        let k = Keys::new(&c.campaign_id);
-        let mut r = self.redis.clone();
-        let ready: bool = r.exists(k.ready()).await?;
-        if !ready {
-            return Ok(());
-        }
-        let mut p = redis::pipe();
-        p.atomic().hincr(k.users(), user, -1).ignore();
-        if let Some(t) = token {
-            p.sadd(k.free(), t).ignore();
-        }
-        let _: () = p.query_async(&mut r).await?;
-        Ok(())
-    }
-}
-
-impl ClaimEngine for RedisClaim {
-    fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>> {
-        Box::pin(self.redeem_inner(req))
-    }
-
-    fn remaining<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>> {
-        Box::pin(self.remaining_inner(c))
-    }
-
-    fn campaign_changed<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<()>> {
-        Box::pin(self.sync_campaign(c))
-    }
-
-    fn codes_added<'a>(
-        &'a self,
-        c: &'a Campaign,
-        codes: &'a [String],
-    ) -> BoxFut<'a, ApiResult<Option<i64>>> {
-        Box::pin(self.codes_added_inner(c, codes))
-    }
-
-    fn released<'a>(
-        &'a self,
-        c: &'a Campaign,
-        token: Option<&'a str>,
-        user: &'a str,
-    ) -> BoxFut<'a, ApiResult<()>> {
-        Box::pin(self.released_inner(c, token, user))
-    }
-
-    fn reconcile<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<serde_json::Value>> {
-        Box::pin(async move {
-            Ok(serde_json::to_value(self.reconcile(c).await?).expect("report serializes"))
-        })
-    }
-
-    fn seed<'a>(&'a self, c: &'a Arc<Campaign>) -> BoxFut<'a, ApiResult<()>> {
-        Box::pin(async move {
-            self.touch(c);
-            seed::seed(&self.db, &self.redis, c).await.map(|_| ())
-        })
-    }
-}
-
-async fn periodic(engine: std::sync::Weak<RedisClaim>, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(e) = engine.upgrade() else { return };
-        let campaigns: Vec<Arc<Campaign>> = e
-            .touched
-            .lock()
-            .expect("touched lock")
-            .values()
-            .cloned()
-            .collect();
-        for c in campaigns {
-            if let Err(err) = e.reconcile(&c).await {
-                tracing::warn!(campaign = %c.campaign_id, error = %err, "reconcile failed");
-            }
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! Postgres-only path, and nothing it says can exceed a limit.
 
 mod engine;
+mod engine_sync;
 pub mod keys;
 pub mod ratelimit;
 pub mod reconcile;

@@ -1,0 +1,150 @@
+//! `RedisClaim` beyond the claim itself: keeping Redis in step with
+//! Postgres (seed, pause, new codes, releases), `remaining` for validate, the
+//! reconciler, and the `ClaimEngine` glue.
+
+use super::engine::{bounded, RedisClaim};
+use super::keys::Keys;
+use super::{reconcile, seed};
+use crate::domain::campaign::{Campaign, Kind};
+use crate::error::ApiResult;
+use crate::redeem::claim::{BoxFut, ClaimEngine};
+use crate::redeem::pg;
+use crate::redeem::{RedeemOutcome, RedeemRequest};
+use redis::AsyncCommands;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl RedisClaim {
+    pub async fn reconcile(&self, c: &Campaign) -> ApiResult<reconcile::Report> {
+        reconcile::reconcile(&self.db, &self.redis, &self.metrics, c, self.grace).await
+    }
+
+    async fn remaining_inner(&self, c: &Campaign) -> ApiResult<Option<i64>> {
+        if c.kind == Kind::Shared && c.total_limit.is_none() {
+            return Ok(None);
+        }
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.exists(k.ready()).scard(k.free());
+        match bounded(pipe.query_async::<(bool, i64)>(&mut r)).await {
+            Ok((true, free)) => Ok(Some(free)),
+            _ => pg::remaining(&self.db, c).await,
+        }
+    }
+
+    /// Campaign metadata changed (pause, resume, new codes): mirror it.
+    async fn sync_campaign(&self, c: &Campaign) -> ApiResult<()> {
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let _: () = if c.paused {
+            r.set(k.paused(), 1).await?
+        } else {
+            r.del(k.paused()).await?
+        };
+        Ok(())
+    }
+
+    async fn codes_added_inner(&self, c: &Campaign, codes: &[String]) -> ApiResult<Option<i64>> {
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let ready: bool = r.exists(k.ready()).await?;
+        if !ready {
+            let _ = seed::seed(&self.db, &self.redis, c).await?;
+        } else {
+            for chunk in codes.chunks(seed::SEED_BATCH) {
+                let _: () = r.sadd(k.free(), chunk).await?;
+            }
+        }
+        // Verify in the store: count this batch's codes Redis really holds.
+        let mut present = 0i64;
+        for chunk in codes.chunks(seed::SEED_BATCH) {
+            let flags: Vec<bool> = redis::cmd("SMISMEMBER")
+                .arg(k.free())
+                .arg(chunk)
+                .query_async(&mut r)
+                .await?;
+            present += flags.into_iter().filter(|f| *f).count() as i64;
+        }
+        Ok(Some(present))
+    }
+
+    async fn released_inner(&self, c: &Campaign, token: Option<&str>, user: &str) -> ApiResult<()> {
+        let k = Keys::new(&c.campaign_id);
+        let mut r = self.redis.clone();
+        let ready: bool = r.exists(k.ready()).await?;
+        if !ready {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        p.atomic().hincr(k.users(), user, -1).ignore();
+        if let Some(t) = token {
+            p.sadd(k.free(), t).ignore();
+        }
+        let _: () = p.query_async(&mut r).await?;
+        Ok(())
+    }
+}
+
+impl ClaimEngine for RedisClaim {
+    fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>> {
+        Box::pin(self.redeem_inner(req))
+    }
+
+    fn remaining<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>> {
+        Box::pin(self.remaining_inner(c))
+    }
+
+    fn campaign_changed<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(self.sync_campaign(c))
+    }
+
+    fn codes_added<'a>(
+        &'a self,
+        c: &'a Campaign,
+        codes: &'a [String],
+    ) -> BoxFut<'a, ApiResult<Option<i64>>> {
+        Box::pin(self.codes_added_inner(c, codes))
+    }
+
+    fn released<'a>(
+        &'a self,
+        c: &'a Campaign,
+        token: Option<&'a str>,
+        user: &'a str,
+    ) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(self.released_inner(c, token, user))
+    }
+
+    fn reconcile<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<serde_json::Value>> {
+        Box::pin(async move {
+            Ok(serde_json::to_value(self.reconcile(c).await?).expect("report serializes"))
+        })
+    }
+
+    fn seed<'a>(&'a self, c: &'a Arc<Campaign>) -> BoxFut<'a, ApiResult<()>> {
+        Box::pin(async move {
+            self.touch(c);
+            seed::seed(&self.db, &self.redis, c).await.map(|_| ())
+        })
+    }
+}
+
+pub(super) async fn periodic(engine: std::sync::Weak<RedisClaim>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(e) = engine.upgrade() else { return };
+        let campaigns: Vec<Arc<Campaign>> = e
+            .touched
+            .lock()
+            .expect("touched lock")
+            .values()
+            .cloned()
+            .collect();
+        for c in campaigns {
+            if let Err(err) = e.reconcile(&c).await {
+                tracing::warn!(campaign = %c.campaign_id, error = %err, "reconcile failed");
+            }
+        }
+    }
+}
