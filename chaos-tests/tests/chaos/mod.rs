@@ -3,6 +3,7 @@
 mod bad_key;
 mod cross_region;
 mod helpers;
+mod node_crash;
 mod partition;
 mod raft_leader;
 mod stale_map;
