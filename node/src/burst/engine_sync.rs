@@ -77,11 +77,15 @@ impl RedisClaim {
             return Ok(());
         }
         let mut p = redis::pipe();
-        p.atomic().hincr(k.users(), user, -1).ignore();
+        p.atomic().hincr(k.users(), user, -1);
         if let Some(t) = token {
             p.sadd(k.free(), t).ignore();
         }
-        let _: () = p.query_async(&mut r).await?;
+        let (left,): (i64,) = p.query_async(&mut r).await?;
+        if left < 0 {
+            // A rebuild raced the release: a count never goes below zero.
+            let _: () = r.hset(k.users(), user, 0).await?;
+        }
         Ok(())
     }
 }
