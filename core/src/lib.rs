@@ -4,6 +4,7 @@
 pub mod alphabet;
 pub mod code;
 pub mod ids;
+pub mod metrics;
 pub mod service_token;
 pub mod slot;
 

@@ -10,7 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod metrics;
+pub use coupon_core::metrics;
 pub mod ownership;
 pub mod redeem;
 pub mod service_auth;

@@ -8,7 +8,6 @@ pub mod error;
 pub mod forward;
 pub mod health;
 pub mod http;
-pub mod metrics;
 pub mod plan;
 pub mod state;
 

@@ -3,7 +3,7 @@
 //! credential status and metrics.
 
 use crate::config::RouterConfig;
-use crate::metrics::Metrics;
+use coupon_core::metrics::Metrics;
 use coupon_core::service_token::{ServiceTokenError, Signer};
 use coupon_raft::client::{MapClient, MapClientOptions};
 use std::collections::{BTreeMap, HashMap};

@@ -1,5 +1,5 @@
-//! Prometheus metrics, kept deliberately small: labelled counters and
-//! fixed-bucket latency histograms rendered in the text format.
+//! Prometheus metrics shared by nodes and routers, kept deliberately small:
+//! labelled counters, gauges and fixed-bucket latency histograms in the text format.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
