@@ -6,7 +6,7 @@ use crate::error::RouterError;
 use crate::forward::{forward, Outgoing};
 use crate::plan::RouteKey;
 use crate::state::AppState;
-use axum::body::{to_bytes, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::response::{IntoResponse, Response};
@@ -37,6 +37,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events", get(events))
 }
 
+/// Bytes of an oversized body still read (and discarded) before answering
+/// 413: a client that is still sending then sees the 413 instead of a reset.
+const DRAIN_CAP: usize = 16 * 1024 * 1024;
+
 /// Buffers the body (413 over the limit) and splits the request.
 async fn take(state: &AppState, req: Request) -> Result<Outgoing, RouterError> {
     let limit = state.cfg.body_limit;
@@ -44,14 +48,18 @@ async fn take(state: &AppState, req: Request) -> Result<Outgoing, RouterError> {
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(RouterError::PayloadTooLarge { limit });
-    }
     let (mut parts, body) = req.into_parts();
     append_client_ip(&mut parts);
-    let body: Bytes = to_bytes(body, limit)
-        .await
-        .map_err(|_| RouterError::PayloadTooLarge { limit })?;
+    let body = read_limited(
+        body,
+        if declared.is_some_and(|n| n > limit) {
+            0
+        } else {
+            limit
+        },
+    )
+    .await
+    .ok_or(RouterError::PayloadTooLarge { limit })?;
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -62,6 +70,26 @@ async fn take(state: &AppState, req: Request) -> Result<Outgoing, RouterError> {
         headers: parts.headers,
         body,
     })
+}
+
+/// The whole body if it fits in `limit` bytes; otherwise `None`, after
+/// draining up to [`DRAIN_CAP`] bytes so the 413 reaches the client.
+async fn read_limited(body: axum::body::Body, limit: usize) -> Option<Bytes> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        seen += chunk.len();
+        if seen > DRAIN_CAP {
+            return None;
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    (seen <= limit).then(|| Bytes::from(buf))
 }
 
 /// Appends the client's address to `X-Forwarded-For`: nodes trust the last
@@ -98,10 +126,6 @@ async fn routed(state: AppState, key: Result<RouteKey, RouterError>, req: Reques
 }
 
 /// Validate and redeem: the slot of the body's `code`.
-#[utoipa::path(post, path = "/v1/coupons/redeem", tag = "routed",
-    responses((status = 201, description = "forwarded to the owner"),
-              (status = 404, description = "unknown_code (bad shape, answered here)"),
-              (status = 503, description = "owner_unreachable")))]
 pub async fn by_code(State(state): State<AppState>, req: Request) -> Response {
     let out = match take(&state, req).await {
         Ok(o) => o,
@@ -133,8 +157,6 @@ pub async fn by_code(State(state): State<AppState>, req: Request) -> Response {
 
 /// A vanity code decides the slot; otherwise `home_region` (or this
 /// router's region) gets it and its node picks one of its own slots.
-#[utoipa::path(post, path = "/v1/campaigns", tag = "routed",
-    responses((status = 201, description = "created by the home region's node")))]
 pub async fn create_campaign(State(state): State<AppState>, req: Request) -> Response {
     let out = match take(&state, req).await {
         Ok(o) => o,
