@@ -11,3 +11,10 @@ cargo clippy --workspace --all-targets --features coupon-node/failpoints -- -D w
 cargo build --workspace --bins
 # Failpoints are compiled in for the fault tests only (DESIGN.md §8).
 cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "$@"
+# The same concurrency and crash suites on the Postgres-only claim engine
+# (the node reads COUPON_CLAIM_ENGINE itself; the Redis-fault tests are
+# about the burst path and stay on it).
+if [ $# -eq 0 ]; then
+  COUPON_CLAIM_ENGINE=postgres cargo nextest run -p coupon-node --features failpoints --no-fail-fast \
+    -E 'test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped)/)'
+fi

@@ -1,12 +1,17 @@
 //! Starts the chaos cluster: regions `us`, `eu`, `ap`, every link proxied,
 //! raft with test timing, a dev issuer, and a seed that replays the run.
 
+use crate::checker::Sampler;
+use crate::timeline::Timeline;
 use coupon_testkit::cluster::{Bins, ClusterSpec, LocalCluster};
 use coupon_testkit::issuer::{DEV_AUD, DEV_ISS};
 use coupon_testkit::Issuer;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const REGIONS: [&str; 3] = ["us", "eu", "ap"];
 
@@ -16,6 +21,10 @@ pub struct Harness {
     pub seed: u64,
     pub rng: StdRng,
     pub http: reqwest::Client,
+    /// Every fault the scenario injected, on the wall clock.
+    pub timeline: Arc<Timeline>,
+    /// Samples slot ownership in every region while the scenario runs.
+    pub sampler: Sampler,
     root: PathBuf,
 }
 
@@ -76,7 +85,14 @@ impl Harness {
                 root.display()
             )
         });
+        let db_urls = cluster
+            .regions
+            .iter()
+            .map(|(r, p)| (r.clone(), p.db_url()))
+            .collect();
         Harness {
+            sampler: Sampler::start(db_urls),
+            timeline: Arc::default(),
             cluster,
             issuer,
             seed,
@@ -87,6 +103,21 @@ impl Harness {
                 .expect("client"),
             root,
         }
+    }
+
+    /// Every region's Postgres URL.
+    pub fn db_urls(&self) -> BTreeMap<String, String> {
+        self.cluster
+            .regions
+            .iter()
+            .map(|(r, p)| (r.clone(), p.db_url()))
+            .collect()
+    }
+
+    /// A fault delay drawn from the seed, so a failing seed replays the same
+    /// interleaving as far as the OS allows.
+    pub fn jitter(&mut self, min_ms: u64, max_ms: u64) -> Duration {
+        Duration::from_millis(self.rng.gen_range(min_ms..=max_ms))
     }
 
     pub fn router(&self, region: &str) -> String {

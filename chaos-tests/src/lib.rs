@@ -6,6 +6,8 @@
 pub mod checker;
 pub mod faults;
 pub mod harness;
+pub mod moves;
+pub mod timeline;
 pub mod workload;
 
 pub use harness::Harness;

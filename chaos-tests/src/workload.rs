@@ -1,6 +1,8 @@
-//! Workloads that record every request and answer, for the checker.
+//! Workloads that record every request and answer, with wall-clock start
+//! and finish times, for the checker and for fault-overlap checks.
 
 use crate::harness::Harness;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,17 +25,45 @@ pub struct Record {
     /// `Coupon-Region` of the answer.
     pub region: Option<String>,
     pub redemption_id: Option<String>,
+    /// `Retry-After` of the answer, when it had one.
+    pub retry_after: Option<String>,
+    /// `Idempotent-Replayed: true` was on the answer.
+    pub replayed: bool,
+    /// Wall clock (shared with every process on this machine, so it compares
+    /// with Postgres' `now()` and with fault windows).
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
     pub elapsed: Duration,
+}
+
+impl Record {
+    /// No definitive answer: the request may or may not have committed.
+    pub fn ambiguous(&self) -> bool {
+        self.status == 0 || self.status >= 500
+    }
+
+    pub fn acknowledged(&self) -> bool {
+        matches!(self.status, 200 | 201)
+    }
 }
 
 /// Creates a shared campaign through `via`'s router.
 pub async fn shared_campaign(h: &Harness, via: &str, code: &str, total: i64) -> Value {
-    let body = json!({
-        "name": format!("chaos {code}"), "kind": "shared", "code": code,
-        "discount": {"type": "amount", "amount_minor": 500, "currency": "USD"},
-        "total_limit": total, "per_user_limit": 1,
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
-    });
+    create_campaign(
+        h,
+        via,
+        json!({
+            "name": format!("chaos {code}"), "kind": "shared", "code": code,
+            "discount": {"type": "amount", "amount_minor": 500, "currency": "USD"},
+            "total_limit": total, "per_user_limit": 1,
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
+        }),
+    )
+    .await
+}
+
+/// Creates any campaign through `via`'s router; panics unless 201.
+pub async fn create_campaign(h: &Harness, via: &str, body: Value) -> Value {
     let resp = h
         .http
         .post(format!("{}/v1/campaigns", h.router(via)))
@@ -44,12 +74,16 @@ pub async fn shared_campaign(h: &Harness, via: &str, code: &str, total: i64) -> 
         .expect("create campaign");
     let status = resp.status();
     let v: Value = resp.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 201, "create campaign {code} (seed {}): {v}", h.seed);
+    assert_eq!(status, 201, "create campaign {body} (seed {}): {v}", h.seed);
     v
 }
 
-/// One redeem through `via`'s router; the key is deterministic per
-/// (user, code), so a retry reuses it.
+/// The idempotency key of (user, code): deterministic, so a retry reuses it.
+pub fn key_of(user: &str, code: &str) -> String {
+    format!("{user}-{code}")
+}
+
+/// One redeem through `via`'s router, keyed by [`key_of`].
 pub async fn redeem(
     http: &reqwest::Client,
     router: &str,
@@ -58,7 +92,21 @@ pub async fn redeem(
     user: &str,
     code: &str,
 ) -> Record {
-    let key = format!("{user}-{code}");
+    redeem_keyed(http, router, via, token, user, code, &key_of(user, code)).await
+}
+
+/// One redeem through `via`'s router with an explicit idempotency key.
+pub async fn redeem_keyed(
+    http: &reqwest::Client,
+    router: &str,
+    via: &str,
+    token: &str,
+    user: &str,
+    code: &str,
+    key: &str,
+) -> Record {
+    let key = key.to_owned();
+    let started_at = Utc::now();
     let started = Instant::now();
     let res = http
         .post(format!("{router}/v1/coupons/redeem"))
@@ -77,23 +125,39 @@ pub async fn redeem(
         reason: None,
         region: None,
         redemption_id: None,
+        retry_after: None,
+        replayed: false,
+        started_at,
+        finished_at: started_at,
         elapsed: Duration::ZERO,
     };
     if let Ok(r) = res {
         rec.status = r.status().as_u16();
-        rec.region = r
-            .headers()
-            .get("coupon-region")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        rec.reason = body["code"]
-            .as_str()
-            .filter(|_| rec.status >= 400)
-            .map(str::to_owned);
-        rec.redemption_id = body["redemption_id"].as_str().map(str::to_owned);
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        rec.region = header("coupon-region");
+        rec.retry_after = header("retry-after");
+        rec.replayed = header("idempotent-replayed").as_deref() == Some("true");
+        match r.json::<Value>().await {
+            Ok(body) => {
+                rec.reason = body["code"]
+                    .as_str()
+                    .filter(|_| rec.status >= 400)
+                    .map(str::to_owned);
+                rec.redemption_id = body["redemption_id"].as_str().map(str::to_owned);
+            }
+            // The status arrived but the body did not: still ambiguous for
+            // a success, so keep the status and let the checker judge.
+            Err(_) if rec.status < 300 => rec.status = 0,
+            Err(_) => {}
+        }
     }
     rec.elapsed = started.elapsed();
+    rec.finished_at = Utc::now();
     rec
 }
 
@@ -104,9 +168,24 @@ pub async fn burst(
     attempts: Vec<(String, String, String)>,
     concurrency: usize,
 ) -> Vec<Record> {
+    paced(h, attempts, concurrency, Duration::ZERO).await
+}
+
+/// Like [`burst`], but starts one attempt every `every`, so the load is
+/// continuous over `attempts.len() × every` and spans a fault window.
+pub async fn paced(
+    h: &Harness,
+    attempts: Vec<(String, String, String)>,
+    concurrency: usize,
+    every: Duration,
+) -> Vec<Record> {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut set = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(every.max(Duration::from_micros(1)));
     for (via, user, code) in attempts {
+        if !every.is_zero() {
+            tick.tick().await;
+        }
         let (http, router, token) = (h.http.clone(), h.router(&via), h.issuer.user(&user));
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         set.spawn(async move {
@@ -120,6 +199,41 @@ pub async fn burst(
         out.push(r.expect("redeem task"));
     }
     out
+}
+
+/// Retries every attempt of `records` that has no definitive answer yet,
+/// with its own key, until each has one or `rounds` run out. Returns the
+/// retries' records (the originals stay as they were).
+pub async fn retry_ambiguous(
+    h: &Harness,
+    records: &[Record],
+    concurrency: usize,
+    rounds: usize,
+) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::new();
+    for _ in 0..rounds {
+        let open = unresolved(records.iter().chain(&out));
+        if open.is_empty() {
+            break;
+        }
+        out.extend(burst(h, open, concurrency).await);
+    }
+    out
+}
+
+/// (via, user, code) of every key whose latest answer is ambiguous.
+pub fn unresolved<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<(String, String, String)> {
+    let mut last: std::collections::BTreeMap<(String, String), &Record> = Default::default();
+    for r in records {
+        let k = (r.user.clone(), r.key.clone());
+        if last.get(&k).is_none_or(|p| p.started_at <= r.started_at) {
+            last.insert(k, r);
+        }
+    }
+    last.values()
+        .filter(|r| r.ambiguous())
+        .map(|r| (r.via.clone(), r.user.clone(), r.code.clone()))
+        .collect()
 }
 
 /// Records whose status is `status`.

@@ -13,14 +13,23 @@ pub const EU_CODE: &str = "BLACKFRI100";
 pub const US_CODE: &str = "SAVE20";
 pub const US_SLOT: u16 = 762;
 
+/// Runs the checker over the scenario's records and moves, with what the
+/// ownership sampler saw while it ran.
 pub async fn check(h: &Harness, records: &[Record], moves: &[Move]) -> Summary {
-    let urls: BTreeMap<String, String> = h
-        .cluster
-        .regions
-        .iter()
-        .map(|(r, p)| (r.clone(), p.db_url()))
-        .collect();
-    checker::check(&urls, records, moves, h.seed).await
+    assert!(
+        h.sampler.reads() > 0,
+        "the ownership sampler never read a region (seed {})",
+        h.seed
+    );
+    let urls = h.db_urls();
+    checker::check(checker::Input {
+        db_urls: &urls,
+        records,
+        moves,
+        sampled: h.sampler.findings(),
+        seed: h.seed,
+    })
+    .await
 }
 
 /// `(via, user, code)` attempts: `n` users per router, in a seeded order.

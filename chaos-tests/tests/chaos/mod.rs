@@ -3,7 +3,11 @@
 mod bad_key;
 mod cross_region;
 mod helpers;
+mod move_under_load;
+mod mover_paths;
 mod node_crash;
 mod partition;
+mod pools_and_releases;
 mod raft_leader;
+mod router_refusals;
 mod stale_map;

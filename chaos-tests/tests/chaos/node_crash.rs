@@ -1,14 +1,20 @@
-//! Guards DESIGN.md §3.3 "acknowledged means durable" and §3.5 idempotency
-//! across a crash, combined with §3.2 "Redis is only an accelerator": during
-//! a burst through all three routers on an `eu` campaign, `eu`'s node and
-//! its Redis are both SIGKILLed, then restarted (Redis empty). Clients retry
-//! every attempt that got no definitive answer with the same key. Every 201
-//! or 200 has its row, no seat or per-user use is exceeded, and a retry of
-//! a commit whose reply was lost replays instead of using a second seat.
+//! Guards "acknowledged means durable" and idempotency across a crash,
+//! combined with "Redis is only an accelerator": under continuous load
+//! through all three routers on an `eu` campaign, `eu`'s Postgres answers
+//! slowly (its acks delayed, so commits are landing whose replies have not
+//! left the node) and then `eu`'s node and Redis are SIGKILLed and restarted
+//! (Redis empty). Clients retry every attempt without a definitive answer
+//! with the same key until each has one. Required: the load overlapped the
+//! crash; at least one commit whose reply the crash lost is replayed as 200;
+//! every retried key with a row ends acknowledged with that row; exactly
+//! `SEATS` active redemptions; and the checker's invariants.
 
 use super::helpers::{attempts, check, eventually, get_json, tally, EU_CODE};
-use coupon_chaos_tests::workload::{burst, shared_campaign};
+use coupon_chaos_tests::timeline::require_load_over_every_fault;
+use coupon_chaos_tests::workload::{paced, retry_ambiguous, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
+use coupon_testkit::netproxy::Fault;
+use std::collections::HashMap;
 use std::time::Duration;
 
 const SEATS: i64 = 40;
@@ -17,32 +23,30 @@ const SEATS: i64 = 40;
 async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption() {
     let mut h = Harness::start("node-crash").await;
     shared_campaign(&h, "eu", EU_CODE, SEATS).await;
-    let plan = attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "c", 25);
+    let plan = attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "c", 30);
+    let (slow_after, kill_after) = (h.jitter(500, 900), h.jitter(600, 1000));
     let node_pid = h.cluster.region("eu").node.pid().expect("eu node pid");
     let redis_pid = h.cluster.region("eu").redis.pid().expect("eu redis pid");
-    let load = {
-        let (plan, h) = (plan.clone(), &h);
-        async move {
-            let mut out = Vec::new();
-            for chunk in plan.chunks(15) {
-                out.extend(burst(h, chunk.to_vec(), 5).await);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            out
-        }
-    };
+    let load = paced(&h, plan.clone(), 12, Duration::from_millis(30));
     let crash = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        coupon_testkit::procs::signal(redis_pid, libc::SIGKILL);
-        coupon_testkit::procs::signal(node_pid, libc::SIGKILL);
+        tokio::time::sleep(slow_after).await;
+        let slow = h.timeline.begin("eu postgres acks delayed 120 ms");
+        h.cluster.net.set_link(
+            "node:eu->pg:eu",
+            Fault::Pass,
+            Fault::Delay(Duration::from_millis(120)),
+        );
+        tokio::time::sleep(kill_after).await;
+        h.timeline.instant("SIGKILL eu node and eu redis");
+        assert!(coupon_testkit::procs::signal(redis_pid, libc::SIGKILL));
+        assert!(coupon_testkit::procs::signal(node_pid, libc::SIGKILL));
+        h.cluster
+            .net
+            .set_link("node:eu->pg:eu", Fault::Pass, Fault::Pass);
+        h.timeline.end(slow);
     };
     let (first, ()) = tokio::join!(load, crash);
-    assert!(
-        first.iter().any(|r| r.status == 0 || r.status >= 500),
-        "the crash hit no request (seed {}): {:?}",
-        h.seed,
-        tally(&first)
-    );
+    require_load_over_every_fault(&h.timeline, &first, h.seed);
     {
         let eu = h.cluster.region_mut("eu");
         eu.redis.restart().expect("restart eu redis");
@@ -54,36 +58,59 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
         async move { get_json(&http, &format!("{node}/readyz")).await.0 == 200 }
     })
     .await;
-    // Retry every attempt without a definitive answer, with its own key.
-    let unanswered: Vec<_> = plan
-        .iter()
-        .filter(|(via, user, _)| {
-            first
-                .iter()
-                .any(|r| &r.via == via && &r.user == user && (r.status == 0 || r.status >= 500))
-        })
-        .cloned()
-        .collect();
-    let retried = burst(&h, unanswered.clone(), 5).await;
-    for r in &retried {
-        assert!(
-            matches!(r.status, 200 | 201 | 410),
-            "retry after restart (seed {}): {r:?}\n{:?}",
-            h.seed,
-            tally(&retried)
-        );
-    }
-    let mut records = first;
-    records.extend(retried);
+    let retried = retry_ambiguous(&h, &first, 6, 5).await;
+    let mut records = first.clone();
+    records.extend(retried.iter().cloned());
     let summary = check(&h, &records, &[]).await;
-    let won = records.iter().filter(|r| r.status == 201).count() as i64;
-    assert!(
-        won <= SEATS,
-        "{won} winners for {SEATS} seats (seed {})",
+    eprintln!(
+        "node crash: first {:?}; retried {:?}; {summary:?}",
+        tally(&first),
+        tally(&retried)
+    );
+    assert_eq!(
+        summary.active.values().sum::<i64>(),
+        SEATS,
+        "every seat is taken once all attempts have answers (seed {})",
         h.seed
     );
-    eprintln!(
-        "node crash: {} retried, summary {summary:?}",
-        unanswered.len()
+    // Lost replies: ambiguous on the first try, yet the row exists; each
+    // must have been answered by a 200 replay of that row.
+    let rows: HashMap<String, String> = acknowledged_ids(&records);
+    let lost: Vec<&Record> = first
+        .iter()
+        .filter(|r| r.ambiguous() && rows.contains_key(&r.key))
+        .collect();
+    let replayed = lost
+        .iter()
+        .filter(|l| {
+            retried.iter().any(|r| {
+                r.key == l.key
+                    && r.status == 200
+                    && r.replayed
+                    && r.redemption_id.as_ref() == rows.get(&l.key)
+            })
+        })
+        .count();
+    assert!(
+        replayed >= 1 && replayed == lost.iter().filter(|l| committed_before_retry(l, &retried)).count(),
+        "{} replies lost by the crash, {replayed} replayed as 200 (seed {}): first {:?} retried {:?}",
+        lost.len(),
+        h.seed,
+        tally(&first),
+        tally(&retried)
     );
+}
+
+/// key → redemption id, from every acknowledgement.
+fn acknowledged_ids(records: &[Record]) -> HashMap<String, String> {
+    records
+        .iter()
+        .filter(|r| r.acknowledged())
+        .filter_map(|r| Some((r.key.clone(), r.redemption_id.clone()?)))
+        .collect()
+}
+
+/// The key's first retry was not itself the one that committed (a 201).
+fn committed_before_retry(lost: &Record, retried: &[Record]) -> bool {
+    !retried.iter().any(|r| r.key == lost.key && r.status == 201)
 }

@@ -1,59 +1,76 @@
-//! Guards DESIGN.md §2 "survives the loss of a minority": during a burst
-//! through all three routers the raft leader is SIGKILLed, then another
-//! member is paused (SIGSTOP) for longer than an election timeout. Routers
-//! and nodes work from their cached map: every redemption is answered 201
-//! or 410 (no 503), and the checker finds no invariant broken.
+//! Guards "the map survives the loss of a minority" and "routers and nodes
+//! work from their cached map": under continuous load through all three
+//! routers the raft leader is SIGKILLed (a new leader must be elected), then
+//! another member is paused (SIGSTOP, verified in /proc) for longer than an
+//! election timeout. Requests run inside both fault windows; every
+//! redemption is answered 201 or 410 (never 503); each code ends with
+//! exactly its seats taken; the checker finds no invariant broken.
 
-use super::helpers::{attempts, check, get_json, tally, EU_CODE, US_CODE};
-use coupon_chaos_tests::workload::{burst, shared_campaign};
+use super::helpers::{attempts, check, eventually, get_json, tally, EU_CODE, US_CODE};
+use coupon_chaos_tests::timeline::require_load_over_every_fault;
+use coupon_chaos_tests::workload::{paced, shared_campaign};
 use coupon_chaos_tests::Harness;
 use std::time::Duration;
+
+const SEATS: i64 = 60;
+
+/// Process state letter from /proc (`T` = stopped).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_raft_leader_and_pausing_a_member_leaves_redemptions_unaffected() {
     let mut h = Harness::start("raft-leader").await;
-    shared_campaign(&h, "us", US_CODE, 60).await;
-    shared_campaign(&h, "eu", EU_CODE, 60).await;
+    shared_campaign(&h, "us", US_CODE, SEATS).await;
+    shared_campaign(&h, "eu", EU_CODE, SEATS).await;
     let mut plan = attempts(&mut h, &["us", "eu", "ap"], US_CODE, "r", 25);
     plan.extend(attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "r", 25));
-    let load = {
-        let plan = plan.clone();
-        let h = &h;
-        async move {
-            let mut out = Vec::new();
-            for chunk in plan.chunks(30) {
-                out.extend(burst(h, chunk.to_vec(), 6).await);
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            out
-        }
-    };
+    {
+        use rand::seq::SliceRandom;
+        plan.shuffle(&mut h.rng);
+    }
+    let (kill_after, pause_after) = (h.jitter(300, 700), h.jitter(1200, 1800));
+    let raft_urls: Vec<String> = h.cluster.raft.iter().map(|m| m.url()).collect();
+    let (_, m) = get_json(&h.http, &format!("{}/v1/cluster/members", raft_urls[0])).await;
+    let leader = m["leader"].as_u64().expect("a leader") as usize;
+    let other = if leader == 1 { 2 } else { 1 };
+    let survivor = (1..=3).find(|i| *i != leader && *i != other).unwrap();
+    let lpid = h.cluster.raft[leader - 1].pid().expect("leader pid");
+    let opid = h.cluster.raft[other - 1].pid().expect("member pid");
+    let load = paced(&h, plan.clone(), 8, Duration::from_millis(60));
     let faults = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (_, m) = get_json(
-            &h.http,
-            &format!("{}/v1/cluster/members", h.cluster.raft[0].url()),
-        )
+        tokio::time::sleep(kill_after).await;
+        let w = h.timeline.begin(&format!("raft leader {leader} SIGKILLed"));
+        assert!(
+            coupon_testkit::procs::signal(lpid, libc::SIGKILL),
+            "kill delivered"
+        );
+        let (http, url) = (h.http.clone(), raft_urls[survivor - 1].clone());
+        eventually(Duration::from_secs(15), "a new raft leader", || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let (_, m) = get_json(&http, &format!("{url}/v1/cluster/members")).await;
+                m["leader"].as_u64().is_some_and(|l| l as usize != leader)
+            }
+        })
         .await;
-        let leader = m["leader"].as_u64().expect("a leader") as usize;
-        let other = if leader == 1 { 2 } else { 1 };
-        (leader, other)
-    };
-    let (records, (leader, other)) = tokio::join!(load, async {
-        let (leader, other) = faults.await;
-        // Cannot mutate through `h` while the load borrows it: signal by pid.
-        let lpid = h.cluster.raft[leader - 1].pid().expect("leader pid");
-        coupon_testkit::procs::signal(lpid, libc::SIGKILL);
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let opid = h.cluster.raft[other - 1].pid().expect("member pid");
-        coupon_testkit::procs::signal(opid, libc::SIGSTOP);
+        h.timeline.end(w);
+        tokio::time::sleep(pause_after).await;
+        let w = h.timeline.begin(&format!("raft member {other} SIGSTOPped"));
+        assert!(coupon_testkit::procs::signal(opid, libc::SIGSTOP));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(proc_state(opid), Some('T'), "member {other} is stopped");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        coupon_testkit::procs::signal(opid, libc::SIGCONT);
-        (leader, other)
-    });
+        assert!(coupon_testkit::procs::signal(opid, libc::SIGCONT));
+        h.timeline.end(w);
+    };
+    let (records, ()) = tokio::join!(load, faults);
     h.cluster.raft[leader - 1]
         .restart()
         .expect("restart the killed leader");
+    require_load_over_every_fault(&h.timeline, &records, h.seed);
     for r in &records {
         assert!(
             matches!(r.status, 201 | 410),
@@ -63,5 +80,13 @@ async fn killing_the_raft_leader_and_pausing_a_member_leaves_redemptions_unaffec
         );
     }
     assert_eq!(records.len(), plan.len());
-    check(&h, &records, &[]).await;
+    let summary = check(&h, &records, &[]).await;
+    for code in [US_CODE, EU_CODE] {
+        let won = records
+            .iter()
+            .filter(|r| r.code == code && r.status == 201)
+            .count() as i64;
+        assert_eq!(won, SEATS, "winners of {code} (seed {})", h.seed);
+    }
+    assert_eq!(summary.active.values().sum::<i64>(), 2 * SEATS);
 }

@@ -6,12 +6,10 @@
 //! A key redeemed before the move replays (no second use).
 
 use super::helpers::{attempts, check, eventually, get_json, metrics, tally, US_CODE, US_SLOT};
-use coupon_chaos_tests::checker::Move;
 use coupon_chaos_tests::faults;
+use coupon_chaos_tests::moves::move_slot;
 use coupon_chaos_tests::workload::{burst, redeem, shared_campaign};
 use coupon_chaos_tests::Harness;
-use coupon_node::ownership::mover::move_slot;
-use coupon_raft::client::AdminClient;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,18 +26,8 @@ async fn a_stale_router_follows_the_421_hint_to_the_new_owner_without_double_use
     );
 
     assert!(faults::cut_map_watch(&h.cluster.net, "router:ap") > 0);
-    let admin = AdminClient::new(&h.cluster.raft[0].url(), &h.cluster.admin_token).unwrap();
-    let from = sqlx::PgPool::connect(&h.cluster.region("us").db_url())
-        .await
-        .unwrap();
-    let to = sqlx::PgPool::connect(&h.cluster.region("eu").db_url())
-        .await
-        .unwrap();
-    let report = move_slot(&admin, &from, &to, US_SLOT, "eu")
-        .await
-        .expect("move the slot");
-    assert_eq!((report.from.as_str(), report.new_epoch), ("us", 2));
-    assert_eq!(report.tables["redemptions"].0, 5, "{report:?}");
+    let moved = move_slot(&h, US_SLOT, "eu").await.expect("move the slot");
+    assert_eq!((moved.from.as_str(), moved.new_epoch), ("us", 2));
 
     // The us router follows the map; the cut ap router still has epoch 1.
     let (http, us) = (h.http.clone(), h.router("us"));
@@ -103,11 +91,6 @@ async fn a_stale_router_follows_the_421_hint_to_the_new_owner_without_double_use
     );
 
     let all: Vec<_> = before.into_iter().chain(after).chain([replay]).collect();
-    let moves = [Move {
-        slot: US_SLOT,
-        to: "eu".into(),
-        new_epoch: 2,
-    }];
-    let summary = check(&h, &all, &moves).await;
+    let summary = check(&h, &all, &[moved]).await;
     assert_eq!(summary.active.values().sum::<i64>(), 5 + 12);
 }

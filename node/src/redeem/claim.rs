@@ -67,7 +67,17 @@ pub struct PostgresClaim {
 
 impl ClaimEngine for PostgresClaim {
     fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>> {
-        Box::pin(pg::redeem_tx(&self.db, req, pg::Hint::default()))
+        Box::pin(async move {
+            let out = pg::redeem_tx(&self.db, req, pg::Hint::default()).await?;
+            // The same crash point as the burst engine's, so the replay of a
+            // lost reply is tested on both engines.
+            fail::fail_point!("after_commit_before_reply", |_| Err(
+                crate::error::ApiError::Unavailable {
+                    what: "node (failpoint)"
+                }
+            ));
+            Ok(out)
+        })
     }
 
     fn remaining<'a>(&'a self, campaign: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>> {

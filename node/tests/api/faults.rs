@@ -15,16 +15,44 @@ use std::time::Duration;
 
 type Results = Vec<(StatusCode, Value, bool)>;
 
-/// Every 201 answered has its row, and no row exists that was not answered
-/// 201 (or 200 replay) unless the request failed ambiguously (5xx).
-async fn check_acknowledged(app: &TestApp, campaign: &str, results: &Results, total: i64) {
+/// One answered request, with who asked and with which key.
+struct Asked {
+    user: String,
+    key: String,
+    status: StatusCode,
+    body: Value,
+}
+
+/// Names the results of a burst: result `i` was asked by `who(i)`.
+fn asked(results: &Results, who: impl Fn(usize) -> (String, String)) -> Vec<Asked> {
+    results
+        .iter()
+        .enumerate()
+        .map(|(i, (status, body, _))| {
+            let (user, key) = who(i);
+            Asked {
+                user,
+                key,
+                status: *status,
+                body: body.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Checks every request made on a campaign against Postgres, both ways:
+/// - no more active redemptions than `total`, and every 201 has its row;
+/// - every row of the campaign was asked for by a request (same user and
+///   key) that was acknowledged (201/200) or failed ambiguously (5xx): no
+///   redemption lands while its client was told a definitive "no".
+async fn check_acknowledged(app: &TestApp, campaign: &str, all: &[Asked], total: i64) {
     let active = app.active_redemptions(campaign).await;
     assert!(
         active <= total,
         "{active} active redemptions exceed the limit {total}"
     );
-    for (s, body, _) in results.iter().filter(|r| r.0 == StatusCode::CREATED) {
-        let id = body["redemption_id"].as_str().expect("201 carries an id");
+    for a in all.iter().filter(|a| a.status == StatusCode::CREATED) {
+        let id = a.body["redemption_id"].as_str().expect("201 carries an id");
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM redemptions WHERE redemption_id = $1")
                 .bind(id)
@@ -33,9 +61,33 @@ async fn check_acknowledged(app: &TestApp, campaign: &str, results: &Results, to
                 .unwrap();
         assert_eq!(
             n, 1,
-            "acknowledged redemption {id} ({s}) is missing from postgres"
+            "acknowledged redemption {id} is missing from postgres"
         );
     }
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT redemption_id, user_id, idempotency_key FROM redemptions WHERE campaign_id = $1",
+    )
+    .bind(campaign)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    for (id, user, key) in rows {
+        let mine: Vec<StatusCode> = all
+            .iter()
+            .filter(|a| a.user == user && a.key == key)
+            .map(|a| a.status)
+            .collect();
+        assert!(
+            mine.iter().any(|s| s.is_success() || s.is_server_error()),
+            "row {id} of {user} key {key} exists but its requests were answered {mine:?}"
+        );
+    }
+}
+
+/// Requests served on the Postgres-only path because Redis could not serve
+/// them: proof that a Redis fault landed while the burst was running.
+async fn fallbacks(app: &TestApp) -> f64 {
+    app.metric("coupon_claim_fallback_total").await
 }
 
 async fn reconcile(app: &TestApp, campaign: &str) -> Value {
@@ -123,7 +175,14 @@ async fn flushall_mid_burst_never_over_redeems_and_reconcile_restores_the_seats(
     .await;
     flusher.await.unwrap();
     eprintln!("first burst: {:?}", tally(&results));
-    check_acknowledged(&app, &id, &results, 1000).await;
+    let mut all = asked(&results, |i| (format!("a{i}"), format!("k{i}")));
+    check_acknowledged(&app, &id, &all, 1000).await;
+    if redis_engine() {
+        assert!(
+            fallbacks(&app).await > 0.0,
+            "the flush landed after the burst: nothing took the fallback path"
+        );
+    }
     assert_redis_agrees(&app, &redis.url(), &id, 1000).await;
     // The rest of the seats can still be won.
     let more = burst(
@@ -134,7 +193,8 @@ async fn flushall_mid_burst_never_over_redeems_and_reconcile_restores_the_seats(
         "FLUSHME",
     )
     .await;
-    check_acknowledged(&app, &id, &more, 1000).await;
+    all.extend(asked(&more, |i| (format!("b{i}"), format!("k{i}"))));
+    check_acknowledged(&app, &id, &all, 1000).await;
     assert_eq!(
         app.active_redemptions(&id).await,
         1000,
@@ -168,7 +228,14 @@ async fn killing_redis_mid_burst_falls_back_and_the_node_recovers_without_restar
         tally(&results),
         started.elapsed()
     );
-    check_acknowledged(&app, &id, &results, 1000).await;
+    let mut all = asked(&results, |i| (format!("a{i}"), format!("k{i}")));
+    check_acknowledged(&app, &id, &all, 1000).await;
+    if redis_engine() {
+        assert!(
+            fallbacks(&app).await > 0.0,
+            "the kill landed after the burst: nothing took the fallback path"
+        );
+    }
     redis.restart().unwrap();
     // The node reconnects by itself; the empty Redis is rebuilt on demand.
     let mut ok = false;
@@ -202,7 +269,8 @@ async fn killing_redis_mid_burst_falls_back_and_the_node_recovers_without_restar
         started.elapsed(),
         tally(&more)
     );
-    check_acknowledged(&app, &id, &more, 1000).await;
+    all.extend(asked(&more, |i| (format!("b{i}"), format!("k{i}"))));
+    check_acknowledged(&app, &id, &all, 1000).await;
     assert_eq!(
         app.active_redemptions(&id).await,
         1000,
@@ -316,7 +384,12 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
         db: sqlx::PgPool::connect(&app.db_url).await.unwrap(),
         ..clone_app(&app)
     };
-    check_acknowledged(&app2, &id, &results, 1000).await;
+    let all = asked(&results, |i| (format!("a{i}"), format!("k{i}")));
+    check_acknowledged(&app2, &id, &all, 1000).await;
+    // The Redis side of the claims only exists on the burst path.
+    if !redis_engine() {
+        return;
+    }
     let mut r = redis::Client::open(redis.url())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -34,6 +34,13 @@ pub struct TestApp {
     pub db_url: String,
 }
 
+/// The claim engine these tests run on: the Redis burst path unless the
+/// environment says `COUPON_CLAIM_ENGINE=postgres` (read by the node's own
+/// config parser, so the same suites run on both engines).
+pub fn redis_engine() -> bool {
+    std::env::var("COUPON_CLAIM_ENGINE").map_or(true, |v| v != "postgres")
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(|_| {}).await
@@ -99,6 +106,21 @@ impl TestApp {
 
     pub fn admin(&self) -> String {
         self.issuer.admin()
+    }
+
+    /// Sum of every sample of the metric `name` (all label sets).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .get("/metrics", None)
+            .await
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     pub fn user(&self, id: &str) -> String {
