@@ -15,6 +15,7 @@ cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "
 # (the node reads COUPON_CLAIM_ENGINE itself; the Redis-fault tests are
 # about the burst path and stay on it).
 if [ $# -eq 0 ]; then
-  COUPON_CLAIM_ENGINE=postgres cargo nextest run -p coupon-node --features failpoints --no-fail-fast \
-    -E 'test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped)/)'
+  # Same package selection and features as above, so nothing is rebuilt.
+  COUPON_CLAIM_ENGINE=postgres cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast \
+    -E 'package(coupon-node) & (test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped)/))'
 fi

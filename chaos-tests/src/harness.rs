@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct Harness {
     pub timeline: Arc<Timeline>,
     /// Samples slot ownership in every region while the scenario runs.
     pub sampler: Sampler,
+    /// Redeem requests of the workload in flight right now.
+    pub in_flight: Arc<AtomicUsize>,
     root: PathBuf,
 }
 
@@ -92,6 +95,7 @@ impl Harness {
             .collect();
         Harness {
             sampler: Sampler::start(db_urls),
+            in_flight: Arc::default(),
             timeline: Arc::default(),
             cluster,
             issuer,
@@ -118,6 +122,20 @@ impl Harness {
     /// interleaving as far as the OS allows.
     pub fn jitter(&mut self, min_ms: u64, max_ms: u64) -> Duration {
         Duration::from_millis(self.rng.gen_range(min_ms..=max_ms))
+    }
+
+    /// Waits until at least `n` workload requests are in flight, so a fault
+    /// injected next lands on requests, not between them.
+    pub async fn when_in_flight(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.in_flight.load(Ordering::SeqCst) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never {n} requests in flight (seed {})",
+                self.seed
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
     }
 
     pub fn router(&self, region: &str) -> String {

@@ -8,6 +8,24 @@ use coupon_node::ownership::mover::{self, MoveError};
 use coupon_raft::client::AdminClient;
 use serde_json::Value;
 
+/// Retries a raft admin write whose commit was not confirmed in time, with
+/// the same request id (the state machine deduplicates it).
+pub async fn retried<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, coupon_raft::client::ClientError>>,
+{
+    let mut last = None;
+    for _ in 0..10 {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => last = Some(e.to_string()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    panic!("{what}: {last:?}");
+}
+
 /// The region that owns `slot` in the raft map now.
 pub async fn owner(h: &Harness, slot: u16) -> String {
     let map: Value = h

@@ -4,6 +4,7 @@
 use crate::harness::Harness;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,20 +63,66 @@ pub async fn shared_campaign(h: &Harness, via: &str, code: &str, total: i64) -> 
     .await
 }
 
-/// Creates any campaign through `via`'s router; panics unless 201.
+/// Creates any campaign through `via`'s router; panics unless 201. A 503
+/// (a slow start on a loaded machine) is retried; when the first attempt
+/// did land, the vanity code's campaign is looked up instead.
 pub async fn create_campaign(h: &Harness, via: &str, body: Value) -> Value {
-    let resp = h
+    let mut last = (0, Value::Null);
+    for _ in 0..4 {
+        let resp = h
+            .http
+            .post(format!("{}/v1/campaigns", h.router(via)))
+            .bearer_auth(h.issuer.admin())
+            .timeout(CLIENT_TIMEOUT)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(resp) = resp else { continue };
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        match status {
+            201 => return v,
+            // A duplicate vanity code is refused with 400 naming `code`.
+            400 if last.0 == 503 => {
+                if let Some(c) = existing(h, via, &body).await {
+                    return c;
+                }
+            }
+            503 => tokio::time::sleep(Duration::from_millis(500)).await,
+            _ => {}
+        }
+        last = (status, v);
+        if last.0 != 503 {
+            break;
+        }
+    }
+    panic!("create campaign {body} (seed {}): {last:?}", h.seed);
+}
+
+/// The campaign of a vanity code, when an earlier create landed.
+async fn existing(h: &Harness, via: &str, body: &Value) -> Option<Value> {
+    let code = body["code"].as_str()?;
+    let valid: Value = h
         .http
-        .post(format!("{}/v1/campaigns", h.router(via)))
-        .bearer_auth(h.issuer.admin())
-        .json(&body)
+        .post(format!("{}/v1/coupons/validate", h.router(via)))
+        .bearer_auth(h.issuer.user("chaos-lookup"))
+        .json(&json!({"code": code}))
         .send()
         .await
-        .expect("create campaign");
-    let status = resp.status();
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 201, "create campaign {body} (seed {}): {v}", h.seed);
-    v
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let id = valid["campaign_id"].as_str()?;
+    h.http
+        .get(format!("{}/v1/campaigns/{id}", h.router(via)))
+        .bearer_auth(h.issuer.admin())
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
 
 /// The idempotency key of (user, code): deterministic, so a retry reuses it.
@@ -188,8 +235,11 @@ pub async fn paced(
         }
         let (http, router, token) = (h.http.clone(), h.router(&via), h.issuer.user(&user));
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let in_flight = h.in_flight.clone();
         set.spawn(async move {
+            in_flight.fetch_add(1, Ordering::SeqCst);
             let r = redeem(&http, &router, &via, &token, &user, &code).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
             r
         });

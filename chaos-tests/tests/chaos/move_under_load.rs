@@ -27,10 +27,12 @@ async fn moving_a_slot_there_and_back_under_load_keeps_one_owner_and_every_redem
     let load = paced(&h, plan.clone(), 10, Duration::from_millis(30));
     let moves = async {
         tokio::time::sleep(first_after).await;
+        h.when_in_flight(1).await;
         let w = h.timeline.begin("move slot 762 us -> eu");
         let there = move_slot(&h, US_SLOT, "eu").await.expect("move us -> eu");
         h.timeline.end(w);
         tokio::time::sleep(second_after).await;
+        h.when_in_flight(1).await;
         let w = h.timeline.begin("move slot 762 eu -> us");
         let back = move_slot(&h, US_SLOT, "us").await.expect("move eu -> us");
         h.timeline.end(w);

@@ -30,6 +30,7 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
     let load = paced(&h, plan.clone(), 12, Duration::from_millis(30));
     let crash = async {
         tokio::time::sleep(slow_after).await;
+        h.when_in_flight(2).await;
         let slow = h.timeline.begin("eu postgres acks delayed 120 ms");
         h.cluster.net.set_link(
             "node:eu->pg:eu",
@@ -37,6 +38,7 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
             Fault::Delay(Duration::from_millis(120)),
         );
         tokio::time::sleep(kill_after).await;
+        h.when_in_flight(2).await;
         h.timeline.instant("SIGKILL eu node and eu redis");
         assert!(coupon_testkit::procs::signal(redis_pid, libc::SIGKILL));
         assert!(coupon_testkit::procs::signal(node_pid, libc::SIGKILL));

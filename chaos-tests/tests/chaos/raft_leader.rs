@@ -42,6 +42,7 @@ async fn killing_the_raft_leader_and_pausing_a_member_leaves_redemptions_unaffec
     let load = paced(&h, plan.clone(), 8, Duration::from_millis(60));
     let faults = async {
         tokio::time::sleep(kill_after).await;
+        h.when_in_flight(1).await;
         let w = h.timeline.begin(&format!("raft leader {leader} SIGKILLed"));
         assert!(
             coupon_testkit::procs::signal(lpid, libc::SIGKILL),
@@ -58,6 +59,7 @@ async fn killing_the_raft_leader_and_pausing_a_member_leaves_redemptions_unaffec
         .await;
         h.timeline.end(w);
         tokio::time::sleep(pause_after).await;
+        h.when_in_flight(1).await;
         let w = h.timeline.begin(&format!("raft member {other} SIGSTOPped"));
         assert!(coupon_testkit::procs::signal(opid, libc::SIGSTOP));
         tokio::time::sleep(Duration::from_millis(100)).await;

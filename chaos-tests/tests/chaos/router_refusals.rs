@@ -10,7 +10,7 @@
 
 use super::helpers::{check, eventually, get_json, metrics, US_CODE, US_SLOT};
 use coupon_chaos_tests::faults;
-use coupon_chaos_tests::moves::move_slot;
+use coupon_chaos_tests::moves::{move_slot, retried};
 use coupon_chaos_tests::workload::{redeem, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
 use coupon_node::ownership::pg;
@@ -44,7 +44,7 @@ async fn a_moving_slot_and_a_second_421_are_answered_503_and_recover() {
     let slot = u32::from(US_SLOT);
 
     // 1. A move that began: raft says moving, the old owner is frozen.
-    admin.begin_move("chaos-begin", slot, "eu").await.unwrap();
+    retried("begin move", || admin.begin_move("chaos-begin", slot, "eu")).await;
     assert_eq!(
         pg::freeze(&us_db, US_SLOT, i64::MAX).await.unwrap(),
         Some(1)
@@ -59,7 +59,7 @@ async fn a_moving_slot_and_a_second_421_are_answered_503_and_recover() {
     let r = redeem(&h.http, &h.router("us"), "us", &token, "mover-1", US_CODE).await;
     assert!(refused(&r), "a moving slot (seed {}): {r:?}", h.seed);
     records.push(r);
-    admin.abort_move("chaos-abort", slot).await.unwrap();
+    retried("abort move", || admin.abort_move("chaos-abort", slot)).await;
     assert!(pg::unfreeze(&us_db, US_SLOT, 1).await.unwrap());
     eventually(
         Duration::from_secs(10),
