@@ -17,7 +17,8 @@ use coupon_testkit::netproxy::Fault;
 use std::collections::HashMap;
 use std::time::Duration;
 
-const SEATS: i64 = 40;
+/// Seats remain while the crash lands, so commits are in flight at the kill.
+const SEATS: i64 = 70;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption() {
