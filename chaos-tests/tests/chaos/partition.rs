@@ -3,7 +3,9 @@
 //! burst through all three routers, `eu` codes via `us`/`ap` get 503
 //! `owner_unreachable` within a bounded time (never a local redemption),
 //! `eu` codes via `eu` keep working; a blackholed link also fails within the
-//! router's timeout; after heal every router works again. Checker at the end.
+//! router's timeout; `us`'s router names `eu` in `/readyz` but stays ready
+//! for traffic (`/readyz?scope=traffic`, the Kubernetes probe); after heal
+//! every router works again. Checker at the end.
 
 use super::helpers::{attempts, check, eventually, tally, EU_CODE, US_CODE};
 use coupon_chaos_tests::faults;
@@ -43,6 +45,23 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
             tally(&during)
         );
     }
+
+    // us's router names the unreachable peer, yet stays ready for traffic:
+    // the Kubernetes probe (`scope=traffic`) must not pull a region's routers
+    // out of their Service because another region is cut off.
+    let (http, us) = (h.http.clone(), h.router("us"));
+    eventually(Duration::from_secs(10), "us router names eu", || {
+        let (http, us) = (http.clone(), us.clone());
+        async move {
+            let (s, body) = super::helpers::get_json(&http, &format!("{us}/readyz")).await;
+            s == 503 && body.to_string().contains("peer eu: unreachable")
+        }
+    })
+    .await;
+    let (s, body) =
+        super::helpers::get_json(&h.http, &format!("{}/readyz?scope=traffic", h.router("us")))
+            .await;
+    assert_eq!(s, 200, "us router ready for traffic during the partition: {body}");
 
     // A blackhole (silence, not resets) also fails within the router's timeout.
     faults::partition(&h.cluster.net, "eu", Fault::Blackhole);
