@@ -43,6 +43,20 @@ impl Harness {
 
     /// `router_env`: extra environment of every router (timeouts, …).
     pub async fn start_with(name: &str, router_env: Vec<(String, String)>) -> Harness {
+        Harness::start_full(name, router_env, 1).await
+    }
+
+    /// Every region with `nodes` node processes on its one Postgres and
+    /// Redis, behind a round-robin balancer (a Kubernetes Service locally).
+    pub async fn start_scaled(name: &str, nodes: usize) -> Harness {
+        Harness::start_full(name, vec![], nodes).await
+    }
+
+    async fn start_full(
+        name: &str,
+        router_env: Vec<(String, String)>,
+        nodes_per_region: usize,
+    ) -> Harness {
         let seed = seed();
         let root =
             coupon_testkit::scratch_root().join(format!("chaos-{name}-{}", std::process::id()));
@@ -69,6 +83,7 @@ impl Harness {
                 ("RUST_LOG".into(), "info".into()),
             ],
             router_env,
+            nodes_per_region,
         };
         let cluster = LocalCluster::start(spec).await.unwrap_or_else(|e| {
             panic!(
@@ -93,8 +108,9 @@ impl Harness {
         self.cluster.region(region).router.url()
     }
 
+    /// The region's node (its balancer when it runs several).
     pub fn node(&self, region: &str) -> String {
-        self.cluster.region(region).node.url()
+        self.cluster.region(region).node_url()
     }
 
     /// Where the processes' logs are.

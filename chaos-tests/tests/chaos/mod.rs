@@ -7,3 +7,4 @@ mod node_crash;
 mod partition;
 mod raft_leader;
 mod stale_map;
+mod two_nodes;
