@@ -47,9 +47,14 @@ impl Harness {
     }
 
     /// Every region with `nodes` node processes on its one Postgres and
-    /// Redis, behind a round-robin balancer (a Kubernetes Service locally).
-    pub async fn start_scaled(name: &str, nodes: usize) -> Harness {
-        Harness::start_full(name, vec![], nodes).await
+    /// Redis, behind a round-robin balancer (a Kubernetes Service locally);
+    /// `router_env` as in [`Harness::start_with`].
+    pub async fn start_scaled(
+        name: &str,
+        nodes: usize,
+        router_env: Vec<(String, String)>,
+    ) -> Harness {
+        Harness::start_full(name, router_env, nodes).await
     }
 
     async fn start_full(
@@ -64,9 +69,16 @@ impl Harness {
         std::fs::create_dir_all(&root).expect("chaos root");
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
         let (_, public) = issuer.write(&root, "issuer").expect("issuer keys");
+        // Chaos defaults, unless the scenario sets its own.
         let mut router_env = router_env;
-        router_env.push(("COUPON_FORWARD_TIMEOUT_MS".into(), "1500".into()));
-        router_env.push(("COUPON_PEER_CHECK_MS".into(), "500".into()));
+        for (k, v) in [
+            ("COUPON_FORWARD_TIMEOUT_MS", "1500"),
+            ("COUPON_PEER_CHECK_MS", "500"),
+        ] {
+            if !router_env.iter().any(|(name, _)| name == k) {
+                router_env.push((k.into(), v.into()));
+            }
+        }
         let spec = ClusterSpec {
             root: root.clone(),
             regions: REGIONS.iter().map(|r| r.to_string()).collect(),

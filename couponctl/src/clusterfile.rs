@@ -103,11 +103,7 @@ pub fn expand_env(text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::R
         let after = &rest[start + 2..];
         let end = after.find('}').context("`${` without a closing `}`")?;
         let name = &after[..end];
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             bail!("`${{{name}}}` is not an environment variable name");
         }
         let value = env(name).with_context(|| format!("environment variable {name} is not set"))?;
@@ -232,6 +228,19 @@ mod tests {
             out,
             r#"{"postgres": "postgres://u:p\"w@db/coupon", "x": "$HOME"}"#
         );
+    }
+
+    #[test]
+    fn the_documented_deployment_file_parses() {
+        let text = include_str!("../../deploy/couponctl.example.json");
+        let expanded = expand_env(text, |n| Some(format!("postgres://{n}"))).unwrap();
+        let f: super::ClusterFile = serde_json::from_str(&expanded).unwrap();
+        assert_eq!(f.regions.len(), 3);
+        assert_eq!(
+            f.region("eu").unwrap().postgres().unwrap(),
+            "postgres://EU_DATABASE_URL"
+        );
+        assert!(f.issuer.is_none() && f.raft.len() == 3);
     }
 
     #[test]

@@ -53,7 +53,16 @@ pub async fn run(cmd: DevCmd) -> anyhow::Result<()> {
             fresh,
             latency,
             nodes_per_region,
-        } => up(&regions, &claim_engine, fresh, latency, nodes_per_region.into()).await,
+        } => {
+            up(
+                &regions,
+                &claim_engine,
+                fresh,
+                latency,
+                nodes_per_region.into(),
+            )
+            .await
+        }
         DevCmd::Token { user, admin, ttl } => token(&user, admin, ttl),
     }
 }

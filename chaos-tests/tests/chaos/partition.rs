@@ -61,7 +61,10 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
     let (s, body) =
         super::helpers::get_json(&h.http, &format!("{}/readyz?scope=traffic", h.router("us")))
             .await;
-    assert_eq!(s, 200, "us router ready for traffic during the partition: {body}");
+    assert_eq!(
+        s, 200,
+        "us router ready for traffic during the partition: {body}"
+    );
 
     // A blackhole (silence, not resets) also fails within the router's timeout.
     faults::partition(&h.cluster.net, "eu", Fault::Blackhole);

@@ -75,23 +75,42 @@ async fn couponctl_doctor_reconcile_and_slot_move_work_from_a_deployment_file() 
     let out = run(&h, &file, &["doctor"], &[]);
     let t = text(&out);
     assert!(out.status.success(), "doctor failed:\n{t}");
-    for want in ["ok    eu postgres", "ok    ap redis", "ok    us router", "all checks passed"] {
+    for want in [
+        "ok    eu postgres",
+        "ok    ap redis",
+        "ok    us router",
+        "all checks passed",
+    ] {
         assert!(t.contains(want), "doctor output lacks `{want}`:\n{t}");
     }
 
     let c = shared_campaign(&h, "eu", "BLACKFRI100", 5).await;
     let cid = c["campaign_id"].as_str().unwrap();
     let admin = h.issuer.admin();
-    let out = run(&h, &file, &["reconcile", cid], &[("COUPONCTL_ADMIN_TOKEN", &admin)]);
+    let out = run(
+        &h,
+        &file,
+        &["reconcile", cid],
+        &[("COUPONCTL_ADMIN_TOKEN", &admin)],
+    );
     assert!(out.status.success(), "reconcile failed:\n{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).expect("reconcile prints JSON");
     assert!(report.get("drift").is_some(), "{report}");
     // Without admin credentials it says which variable to set.
     let out = run(&h, &file, &["reconcile", cid], &[]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("COUPONCTL_ADMIN_TOKEN"), "{}", text(&out));
+    assert!(
+        text(&out).contains("COUPONCTL_ADMIN_TOKEN"),
+        "{}",
+        text(&out)
+    );
 
-    let out = run(&h, &file, &["slot", "move", "--code", "BLACKFRI100", "--to", "ap"], &[]);
+    let out = run(
+        &h,
+        &file,
+        &["slot", "move", "--code", "BLACKFRI100", "--to", "ap"],
+        &[],
+    );
     assert!(out.status.success(), "slot move failed:\n{}", text(&out));
     let map: Value = h
         .http
@@ -112,6 +131,10 @@ async fn couponctl_doctor_reconcile_and_slot_move_work_from_a_deployment_file() 
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out).contains("_DATABASE_URL is not set"), "{}", text(&out));
+    assert!(
+        text(&out).contains("_DATABASE_URL is not set"),
+        "{}",
+        text(&out)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

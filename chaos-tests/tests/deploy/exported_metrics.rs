@@ -58,7 +58,9 @@ async fn every_metric_the_alerts_and_dashboard_use_is_exported() {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "yml" | "yaml" | "json") {
             files += 1;
-            used.extend(metric_tokens(&std::fs::read_to_string(&path).expect("read")));
+            used.extend(metric_tokens(
+                &std::fs::read_to_string(&path).expect("read"),
+            ));
         }
     }
     assert!(files >= 2 && used.len() >= 10, "{files} files, {used:?}");
@@ -76,7 +78,10 @@ async fn every_metric_the_alerts_and_dashboard_use_is_exported() {
     // The drift gauge is set by a reconcile pass (periodic, or on demand).
     let rec = h
         .http
-        .post(format!("{}/v1/campaigns/{campaign}/reconcile", h.router("us")))
+        .post(format!(
+            "{}/v1/campaigns/{campaign}/reconcile",
+            h.router("us")
+        ))
         .bearer_auth(h.issuer.admin())
         .json(&serde_json::json!({}))
         .send()
@@ -86,7 +91,10 @@ async fn every_metric_the_alerts_and_dashboard_use_is_exported() {
     let forged = h
         .http
         .get(format!("{}/v1/service/ping", h.node("eu")))
-        .header(coupon_core::service_token::SERVICE_TOKEN_HEADER, "not-a-token")
+        .header(
+            coupon_core::service_token::SERVICE_TOKEN_HEADER,
+            "not-a-token",
+        )
         .send()
         .await
         .expect("ping");
@@ -109,7 +117,9 @@ async fn every_metric_the_alerts_and_dashboard_use_is_exported() {
 
 #[test]
 fn metric_tokens_finds_names_and_skips_longer_words() {
-    let t = metric_tokens(r#"rate(coupon_http_requests_total{x="y"}[5m]) my_coupon_x coupon_raft_term"#);
+    let t = metric_tokens(
+        r#"rate(coupon_http_requests_total{x="y"}[5m]) my_coupon_x coupon_raft_term"#,
+    );
     let want: BTreeSet<String> = ["coupon_http_requests_total", "coupon_raft_term"]
         .map(String::from)
         .into();
