@@ -32,9 +32,11 @@ pub async fn check_all(state: &AppState) {
         // the first failure (a series born at its first increment has no
         // earlier sample to compare with).
         let peer = r.id.as_str();
-        state
-            .metrics
-            .add("coupon_router_peer_auth_rejected_total", &[("peer", peer)], 0);
+        state.metrics.add(
+            "coupon_router_peer_auth_rejected_total",
+            &[("peer", peer)],
+            0,
+        );
         state
             .metrics
             .add("coupon_router_misdirected_total", &[("region", peer)], 0);

@@ -37,7 +37,8 @@ pub async fn start(upstreams: Vec<SocketAddr>) -> std::io::Result<SocketAddr> {
 async fn serve(mut client: TcpStream, upstreams: Arc<Vec<SocketAddr>>, first: usize) {
     for i in 0..upstreams.len() {
         let up = upstreams[(first + i) % upstreams.len()];
-        let Ok(Ok(mut server)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(up)).await
+        let Ok(Ok(mut server)) =
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(up)).await
         else {
             continue;
         };

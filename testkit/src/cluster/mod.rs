@@ -233,7 +233,6 @@ impl LocalCluster {
             let mut env = vec![
                 ("COUPON_REGION".to_owned(), r.clone()),
                 (
-
                     "COUPON_DATABASE_URL".to_owned(),
                     format!("postgres://postgres@{pg_addr}/coupon"),
                 ),
@@ -316,21 +315,18 @@ impl LocalCluster {
             router
                 .spawn()
                 .map_err(crate::io("spawning coupon-router"))?;
-            regions.insert(
-                r.clone(),
-                {
-                    let mut nodes = nodes.into_iter();
-                    RegionProcs {
-                        name: r,
-                        pg,
-                        redis,
-                        node: nodes.next().expect("at least one node"),
-                        more_nodes: nodes.collect(),
-                        node_service,
-                        router,
-                    }
-                },
-            );
+            regions.insert(r.clone(), {
+                let mut nodes = nodes.into_iter();
+                RegionProcs {
+                    name: r,
+                    pg,
+                    redis,
+                    node: nodes.next().expect("at least one node"),
+                    more_nodes: nodes.collect(),
+                    node_service,
+                    router,
+                }
+            });
         }
         let c = LocalCluster {
             net: links.net,
