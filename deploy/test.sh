@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 cargo fmt --all -- --check
+# Manifests, image recipe and monitoring files (seconds).
+./deploy/check-deploy.sh
 cargo clippy --workspace --all-targets --features coupon-node/failpoints -- -D warnings
 # Multi-process tests start the built binaries of other crates.
 cargo build --workspace --bins

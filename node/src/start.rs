@@ -75,6 +75,8 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         .set_max_delay(200);
     let redis = redis::aio::ConnectionManager::new_with_config(client, redis_cfg).await?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    // Alerted counter, present at 0 from the start (see burst::engine).
+    metrics.add("coupon_attempt_log_dropped_total", &[], 0);
     let claim: Arc<dyn ClaimEngine> = match cfg.burst.claim_engine {
         ClaimEngineKind::Redis => {
             RedisClaim::new(db.clone(), redis.clone(), metrics.clone(), &cfg.burst)

@@ -1,6 +1,7 @@
 //! Real Postgres and Redis processes on loopback for tests and the local
 //! cluster (DESIGN.md §6), plus a dev token issuer. No mocks.
 
+pub mod balancer;
 pub mod cluster;
 pub mod issuer;
 pub mod netproxy;

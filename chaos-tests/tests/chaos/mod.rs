@@ -11,3 +11,4 @@ mod pools_and_releases;
 mod raft_leader;
 mod router_refusals;
 mod stale_map;
+mod two_nodes;

@@ -60,6 +60,20 @@ impl RedisClaim {
         metrics: Arc<Metrics>,
         cfg: &BurstConfig,
     ) -> Arc<RedisClaim> {
+        // Counters an alert watches exist from the start at 0: a series
+        // born at its first increment has no earlier sample, so `increase()`
+        // would miss that first failure.
+        for name in [
+            "coupon_reconcile_runs_total",
+            "coupon_reconcile_failures_total",
+            "coupon_reconcile_leaks_returned_total",
+            "coupon_seed_failures_total",
+        ] {
+            metrics.add(name, &[], 0);
+        }
+        for reason in ["redis_error", "not_loaded"] {
+            metrics.add("coupon_claim_fallback_total", &[("reason", reason)], 0);
+        }
         let engine = Arc::new(RedisClaim {
             db,
             redis,

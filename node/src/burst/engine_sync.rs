@@ -148,6 +148,8 @@ pub(super) async fn periodic(engine: std::sync::Weak<RedisClaim>, every: Duratio
         for c in campaigns {
             if let Err(err) = e.reconcile(&c).await {
                 tracing::warn!(campaign = %c.campaign_id, error = %err, "reconcile failed");
+                // Drift stops being measured while this fails: alert on it.
+                e.metrics.inc("coupon_reconcile_failures_total", &[]);
             }
         }
     }

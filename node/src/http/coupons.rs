@@ -143,7 +143,16 @@ async fn redeem_inner(
             None => Err(e),
         };
     }
-    let outcome = state.claim().redeem(&req).await?;
+    // Claim, commit and settling the claim run to the end even when the
+    // caller hangs up (a router's forward timeout drops this future): cut
+    // short between claim and commit, the claim leaked like a crash's, and
+    // the user's retry read `already_redeemed` until the reconciler gave the
+    // use back. Found by chaos::two_nodes under load.
+    let engine = state.clone();
+    let task = async move { engine.claim().redeem(&req).await };
+    let outcome = tokio::spawn(tracing::Instrument::in_current_span(task))
+        .await
+        .map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
     Ok((outcome.redemption, outcome.replayed))
 }
 

@@ -344,6 +344,36 @@ async fn a_crash_after_commit_before_reply_is_replayed_on_retry() {
     scenario.teardown();
 }
 
+/// A caller that hangs up between the claim and the commit (a router's
+/// forward timeout) must not cut the redeem short: it finishes, and the
+/// retry with the same key replays it instead of `already_redeemed` or a
+/// leaked claim.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_hanging_up_mid_redeem_does_not_cut_the_redeem_short() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let id = shared_campaign(&app, "HANGUP", 3).await;
+    // Blocks the redeem for 800 ms right after the Redis claim.
+    fail::cfg("after_claim_before_commit", "1*sleep(800)").unwrap();
+    let hung_up = app
+        .http
+        .post(format!("{}/v1/coupons/redeem", app.base))
+        .bearer_auth(app.user("h1"))
+        .header("Idempotency-Key", "hang-1")
+        .timeout(Duration::from_millis(200))
+        .json(&json!({"code": "HANGUP", "order_id": "o1"}))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up first: {hung_up:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.active_redemptions(&id).await, 1, "the redeem finished");
+    let (s, b, h) = app.redeem("h1", "hang-1", "HANGUP", "o1").await;
+    assert_eq!(s, StatusCode::OK, "the retry replays: {b}");
+    assert_eq!(h["idempotent-replayed"], "true");
+    scenario.teardown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
     let mut pg = PgServer::start_temp(PgOptions::default()).unwrap();
@@ -424,4 +454,67 @@ fn clone_app(app: &TestApp) -> TestApp {
         db: app.db.clone(),
         db_url: app.db_url.clone(),
     }
+}
+
+/// A node whose Redis died keeps taking traffic (Postgres path), so the
+/// Kubernetes readiness probe (`/readyz?scope=traffic`) stays green while the
+/// full check names Redis; the periodic reconciler's failures are counted
+/// for the alert, and the counter is exported at 0 before the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_down_keeps_the_node_ready_for_traffic_and_counts_reconcile_failures() {
+    let redis = RedisServer::start_temp().unwrap();
+    let app = TestApp::spawn_on(&stores().pg, &redis.url(), |c| {
+        c.burst.reconcile_interval_ms = 200;
+    })
+    .await;
+    let metrics = |app: &TestApp| {
+        let req = app.http.get(format!("{}/metrics", app.base));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let before = metrics(&app).await;
+    assert!(
+        before.contains("coupon_reconcile_failures_total 0"),
+        "alerted counter exported at 0 from the start:\n{before}"
+    );
+    let id = shared_campaign(&app, "READYREDIS", 10).await;
+    let (s, _, _) = app.redeem("r1", "k1", "READYREDIS", "o1").await;
+    assert_eq!(s, StatusCode::CREATED);
+    coupon_testkit::procs::signal(redis.pid().unwrap(), libc::SIGKILL);
+
+    let full = app.get("/readyz", None).await;
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = full.json().await.unwrap();
+    assert!(body["failing"].to_string().contains("redis"), "{body}");
+    let traffic = app.get("/readyz?scope=traffic", None).await;
+    assert_eq!(
+        traffic.status(),
+        StatusCode::OK,
+        "{:?}",
+        traffic.text().await
+    );
+    let bad = app.get("/readyz?scope=everything", None).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // And it really takes traffic: the Postgres path answers.
+    let (s, b, _) = app.redeem("r2", "k2", "READYREDIS", "o2").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(app.active_redemptions(&id).await, 2);
+
+    let mut counted = false;
+    for _ in 0..50 {
+        let m = metrics(&app).await;
+        if m.lines().any(|l| {
+            l.strip_prefix("coupon_reconcile_failures_total ")
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v > 0)
+        }) {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        counted,
+        "reconcile failures counted:\n{}",
+        metrics(&app).await
+    );
 }
