@@ -103,6 +103,9 @@ impl Harness {
             faults: true,
             fast_raft: true,
             node_env: vec![
+                // Claims leaked by a stall or a crash go back after 3 s, so a
+                // scenario can wait for the reconciler instead of 30 s.
+                ("COUPON_RECONCILE_GRACE_MS".into(), "3000".into()),
                 ("COUPON_USER_RATE".into(), "0".into()),
                 ("RUST_LOG".into(), "info".into()),
             ],
