@@ -136,12 +136,14 @@ async fn drift(
     k: &Keys,
     c: &Campaign,
 ) -> ApiResult<(i64, i64, i64, i64)> {
-    let (free, in_flight): (i64, i64) = redis::pipe()
+    let (listed, in_flight, next): (i64, i64, Option<i64>) = redis::pipe()
         .atomic()
         .scard(k.free())
         .zcard(k.claims())
+        .get(k.next())
         .query_async(r)
         .await?;
+    let free = listed + super::keys::unlisted(c.total_limit, next);
     let (capacity, taken): (i64, i64) = match (c.kind, c.total_limit) {
         (Kind::Shared, None) => return Ok((0, 0, free, in_flight)),
         (Kind::Shared, Some(total)) => {

@@ -64,7 +64,7 @@ async fn assert_redis_agrees(app: &TestApp, redis_url: &str, campaign: &str, tot
         .await
         .unwrap();
     let k = Keys::new(campaign);
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, campaign, total).await;
     let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
     let active = app.active_redemptions(campaign).await;
     assert_eq!(
@@ -234,18 +234,18 @@ async fn a_crash_between_claim_and_commit_leaks_a_seat_until_the_grace_period_en
         .await
         .unwrap();
     let k = Keys::new(&id);
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 3).await;
     assert_eq!(free, 2, "the crashed claim holds a seat");
     let early = reconcile(&app, &id).await;
     assert_eq!(
         early["leaks_returned"], 0,
         "not before the grace period: {early}"
     );
-    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 2);
+    assert_eq!(redis_free_seats(&mut r, &id, 3).await, 2);
     tokio::time::sleep(Duration::from_millis(2300)).await;
     let late = reconcile(&app, &id).await;
     assert_eq!(late["leaks_returned"], 1, "{late}");
-    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 3);
+    assert_eq!(redis_free_seats(&mut r, &id, 3).await, 3);
     // The crashed caller may retry with its key, and all three seats can be won.
     for (u, key) in [("u1", "k1"), ("u2", "k2"), ("u3", "k3")] {
         let (s, b, _) = app.redeem(u, key, "CRASHY", "o").await;
@@ -325,7 +325,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
     let k = Keys::new(&id);
     let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
     assert_eq!(in_flight, 0, "every failed claim was given back");
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 1000).await;
     let active = app2.active_redemptions(&id).await;
     // No seat was lost: every failed claim went back. (A commit that landed
     // while its reply was lost to the shutdown is given back as well, one
@@ -335,7 +335,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
         "{free} free + {active} rows < 1000: a claim was not given back"
     );
     let report = reconcile(&app2, &id).await;
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 1000).await;
     assert_eq!(
         free + active,
         1000,
