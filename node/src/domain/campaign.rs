@@ -4,7 +4,7 @@ use super::discount::Discount;
 use super::text;
 use super::time::utc;
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use coupon_core::Code;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -150,7 +150,12 @@ impl CreateCampaign {
                 "per_user_limit must be 1 to 1000",
             ));
         }
-        if self.starts_at >= self.ends_at {
+        // Postgres keeps microseconds (and the driver truncates to them):
+        // compare what will be stored, or two instants a nanosecond apart
+        // pass here and break `campaigns_window_ordered` there.
+        let starts_at = self.starts_at.trunc_subsecs(6);
+        let ends_at = self.ends_at.trunc_subsecs(6);
+        if starts_at >= ends_at {
             return Err(ApiError::invalid(
                 "ends_at",
                 "ends_at must be after starts_at",
@@ -172,8 +177,8 @@ impl CreateCampaign {
             discount: self.discount,
             total_limit,
             per_user_limit: self.per_user_limit,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
+            starts_at,
+            ends_at,
             home_region: self.home_region,
             release_on_refund: self.release_on_refund.unwrap_or(false),
             audience: self.audience,

@@ -33,13 +33,13 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
     sqlx::query(STATEMENT_TIMEOUT).execute(&mut *tx).await?;
     let epoch = slots::fence(&mut tx, slot, req.epoch).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(req.key.lock_key(&req.user))
+        .bind(req.key.lock_key(&c.campaign_id, &req.user))
         .fetch_one(&mut *tx)
         .await?;
     if !locked {
         return Err(ApiError::IdempotencyInFlight);
     }
-    if let Some(prior) = redemptions::by_key(&mut tx, &req.user, req.key.as_str()).await? {
+    if let Some(prior) = redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await? {
         return replay(prior, &req.request_hash);
     }
     let mut hint = hint;
@@ -116,7 +116,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
             .await?;
         let Some(row) = row else {
             // Lost a race on a seat, code or use number: pick again.
-            if let Some(prior) = redemptions::by_key(&mut tx, &req.user, req.key.as_str()).await? {
+            if let Some(prior) = redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await? {
                 return replay(prior, &req.request_hash);
             }
             // Keep what we reserved unless it was the clash: a use-number
@@ -352,7 +352,7 @@ pub async fn token_free(db: &PgPool, c: &Campaign, token: &str) -> ApiResult<boo
 /// a probe that took it, however briefly, could turn the original request
 /// away with 409.
 pub async fn key_locked(db: &PgPool, req: &RedeemRequest) -> ApiResult<bool> {
-    let key = req.key.lock_key(&req.user);
+    let key = req.key.lock_key(&req.campaign.campaign_id, &req.user);
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
            AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
@@ -371,7 +371,7 @@ pub async fn replay_only(
     req: &RedeemRequest,
 ) -> ApiResult<Option<redemptions::Redemption>> {
     let mut conn = db.acquire().await?;
-    match redemptions::by_key(&mut conn, &req.user, req.key.as_str()).await? {
+    match redemptions::by_key(&mut conn, &req.campaign.campaign_id, &req.user, req.key.as_str()).await? {
         Some(prior) => replay(prior, &req.request_hash).map(|o| Some(o.redemption)),
         None => Ok(None),
     }

@@ -439,7 +439,7 @@ async fn a_key_still_in_flight_is_refused_on_the_postgres_path() {
     let key = coupon_node::domain::idempotency::IdempotencyKey::parse("busy-key").unwrap();
     let mut tx = app.db.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key.lock_key("u1"))
+        .bind(key.lock_key(c["campaign_id"].as_str().unwrap(), "u1"))
         .execute(&mut *tx)
         .await
         .unwrap();

@@ -233,7 +233,6 @@ async fn a_crash_between_claim_and_commit_leaks_a_seat_until_the_grace_period_en
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let k = Keys::new(&id);
     let free = redis_free_seats(&mut r, &id, 3).await;
     assert_eq!(free, 2, "the crashed claim holds a seat");
     let early = reconcile(&app, &id).await;
@@ -351,4 +350,52 @@ fn clone_app(app: &TestApp) -> TestApp {
         db: app.db.clone(),
         db_url: app.db_url.clone(),
     }
+}
+
+/// Generated codes refused by the Bloom filter so far (from /metrics).
+async fn bloom_rejects(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("coupon_bloom_rejects_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter_only_until_it_expires() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let slot = coupon_core::Slot::new(c["slot"].as_u64().unwrap() as u16).unwrap();
+    let probe = |i: usize| {
+        let bogus = coupon_core::GeneratedCode::random(slot, &mut rand::thread_rng());
+        let app = &app;
+        async move {
+            let (s, b, _) = app.redeem("prober", &format!("k{i}"), bogus.as_str(), "o").await;
+            assert_problem(s, &b, 404, "unknown_code");
+        }
+    };
+    // The job ends as if it crashed (or its last Redis call failed) between
+    // announcing itself and retiring the announcement.
+    fail::cfg("codegen_lease_lost", "return").unwrap();
+    app.generate(id, json!({"count": 20})).await;
+    // While the announcement stands, "no" is not trusted...
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = bloom_rejects(&app).await;
+    probe(0).await;
+    assert_eq!(bloom_rejects(&app).await, before, "trusted during a live job");
+    // ...and once it lapses, it is again.
+    let started = std::time::Instant::now();
+    for i in 1..100 {
+        probe(i).await;
+        if bloom_rejects(&app).await > before {
+            scenario.teardown();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("the filter was still untrusted {:?} after the job died", started.elapsed());
 }

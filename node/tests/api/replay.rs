@@ -88,7 +88,7 @@ async fn a_gate_refusal_while_the_same_key_is_in_flight_answers_409() {
     let key = coupon_node::domain::idempotency::IdempotencyKey::parse("busy2").unwrap();
     let mut tx = app.db.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key.lock_key("u2"))
+        .bind(key.lock_key(id, "u2"))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -202,4 +202,25 @@ async fn a_use_number_clash_keeps_the_claimed_seat() {
     .await
     .unwrap();
     assert_eq!(seat, 1);
+}
+
+#[tokio::test]
+async fn a_key_is_scoped_to_the_caller_and_the_campaign() {
+    let app = TestApp::spawn().await;
+    app.campaign(json!({"kind": "shared", "code": "SCOPEA", "total_limit": 5}))
+        .await;
+    app.campaign(json!({"kind": "shared", "code": "SCOPEB", "total_limit": 5}))
+        .await;
+    // Two campaigns, one key: two scopes, as when the campaigns live in two
+    // regions (the multi-region test checks that side).
+    let (s, a, _) = app.redeem("u1", "same", "SCOPEA", "o1").await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let (s, b, _) = app.redeem("u1", "same", "SCOPEB", "o1").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_ne!(a["redemption_id"], b["redemption_id"]);
+    // Within a campaign the key still means one redemption.
+    let (s, r, h) = app.redeem("u1", "same", "SCOPEA", "o1").await;
+    assert_replayed(s, &r, &h, &a);
+    let (s, r, _) = app.redeem("u1", "same", "SCOPEA", "o2").await;
+    assert_problem(s, &r, 422, "idempotency_key_reused");
 }
