@@ -6,4 +6,5 @@ mod helpers;
 mod node_crash;
 mod partition;
 mod raft_leader;
+mod router_contract;
 mod stale_map;

@@ -481,3 +481,22 @@ async fn a_client_cannot_dodge_the_ip_limit_with_its_own_forwarded_for() {
         "spoofed hops must not reset the limit"
     );
 }
+
+#[tokio::test]
+async fn a_home_region_that_contradicts_the_vanity_code_names_the_codes_region() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "x", "kind": "shared", "code": "ELSEWHERE", "total_limit": 5,
+        "discount": {"type": "free_shipping"}, "per_user_limit": 1,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
+        "home_region": "eu",
+    });
+    let (s, b) = problem(app.post("/v1/campaigns", Some(&app.admin()), &body).await).await;
+    assert_problem(s, &b, 400, "invalid_request");
+    assert_eq!(b["field"], "home_region");
+    let detail = b["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("belongs to slot") && detail.contains("`us`"),
+        "{detail}"
+    );
+}

@@ -399,3 +399,52 @@ async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter
     }
     panic!("the filter was still untrusted {:?} after the job died", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_never_deletes_a_seed_lock_another_seeder_took_over() {
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({"count": 100000})).await;
+    let k = Keys::new(&id);
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = r.del(k.ready()).await.unwrap();
+    // Seeder A: the reconciler rebuilding the campaign (100,000 codes).
+    let a = {
+        let (http, base, admin, id) = (app.http.clone(), app.base.clone(), app.admin(), id.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/v1/campaigns/{id}/reconcile"))
+                .bearer_auth(admin)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let mut seen = false;
+    for _ in 0..2000 {
+        if r.exists::<_, bool>(k.seed_lock()).await.unwrap() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(seen, "seeder A never took the lock");
+    // A's lock expired meanwhile and seeder B took it over.
+    let _: () = redis::cmd("SET")
+        .arg(k.seed_lock())
+        .arg("seeder-b")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(a.await.unwrap(), StatusCode::OK);
+    let holder: Option<String> = r.get(k.seed_lock()).await.unwrap();
+    assert_eq!(holder.as_deref(), Some("seeder-b"), "A deleted B's lock");
+}
