@@ -44,6 +44,8 @@ impl Verifier {
         validation.set_audience(&[aud]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
+        // A token not valid yet is not valid: `nbf` is checked when present.
+        validation.validate_nbf = true;
         Ok(Verifier { keys, validation })
     }
 
@@ -61,8 +63,13 @@ impl Verifier {
                 Err(e) => last = Some(e),
             }
         }
+        // The reason is logged, not echoed: library error text tells a
+        // prober which check it passed.
         let why = last.map_or("no key for this kid".to_owned(), |e| e.to_string());
-        Err(ApiError::Unauthorized(format!("token rejected: {why}")))
+        tracing::info!(%why, "bearer token rejected");
+        Err(ApiError::Unauthorized(
+            "bearer token is invalid, expired or not yet valid".into(),
+        ))
     }
 }
 
@@ -91,6 +98,15 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let claims = state.verifier().verify(bearer(parts)?)?;
+        // The subject becomes the stored user id: the same rules as any
+        // user id a body names (1-255 characters, no control characters).
+        if crate::domain::text::display("sub", &claims.sub, crate::domain::text::MAX_USER_ID)
+            .is_err()
+        {
+            return Err(ApiError::Unauthorized(
+                "token subject must be a user id of 1-255 visible characters".into(),
+            ));
+        }
         match claims.role.as_str() {
             "user" => Ok(Caller {
                 id: claims.sub,

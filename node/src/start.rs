@@ -98,7 +98,7 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
             rate: b.ip_rate,
             burst: b.ip_burst,
         },
-        attempts: attempts::spawn_writer(db.clone()),
+        attempts: attempts::spawn_writer(db.clone(), metrics.clone()),
         db,
         redis,
         verifier,

@@ -116,6 +116,24 @@ impl Issuer {
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).expect("sign token")
     }
 
+    /// A signed token with the claims of [`user`](Self::user) for `sub`,
+    /// overridden by `extra` (e.g. `{"nbf": ...}`), for hostile-token tests.
+    pub fn token_with(&self, sub: &str, extra: serde_json::Value) -> String {
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 3600;
+        let mut claims = serde_json::json!({
+            "sub": sub, "role": "user", "iss": self.iss, "aud": self.aud, "exp": exp,
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            claims[k] = v.clone();
+        }
+        let key = EncodingKey::from_ed_der(&self.pkcs8);
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).expect("sign token")
+    }
+
     pub fn user(&self, sub: &str) -> String {
         self.token(sub, "user", 3600)
     }

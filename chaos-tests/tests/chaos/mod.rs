@@ -10,5 +10,6 @@ mod partition;
 mod pools_and_releases;
 mod raft_leader;
 mod router_refusals;
+mod router_contract;
 mod stale_map;
 mod two_nodes;

@@ -1,9 +1,10 @@
 //! Campaigns: the create request, its validation, the stored row and the view.
 
 use super::discount::Discount;
+use super::text;
 use super::time::utc;
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use coupon_core::Code;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,6 +12,13 @@ use utoipa::ToSchema;
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_PER_USER_LIMIT: i32 = 1000;
 pub const MAX_AUDIENCE_USERS: usize = 100_000;
+/// Longest region id accepted in `home_region`.
+pub const MAX_REGION_ID: usize = 64;
+/// Largest `total_limit` of a shared campaign (docs/decisions.md): far above
+/// any real promotion, well inside the seat column's range. Nothing the
+/// node keeps grows with the cap, but a bound keeps counts and seat numbers
+/// plainly in range and a typo (an extra zero or three) visible.
+pub const MAX_TOTAL_LIMIT: i32 = 100_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -95,9 +103,7 @@ pub struct NewCampaign {
 impl CreateCampaign {
     pub fn validate(self) -> Result<NewCampaign, ApiError> {
         let name = self.name.trim().to_owned();
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(ApiError::invalid("name", "name must be 1-200 characters"));
-        }
+        text::display("name", &name, MAX_NAME_LEN)?;
         let code = match (self.kind, self.code) {
             (Kind::Shared, None) => {
                 return Err(ApiError::invalid(
@@ -132,10 +138,10 @@ impl CreateCampaign {
                     "pool and unique campaigns are capped by their codes; total_limit must be null",
                 )),
             };
-        if matches!(total_limit, Some(n) if n < 1) {
+        if matches!(total_limit, Some(n) if !(1..=MAX_TOTAL_LIMIT).contains(&n)) {
             return Err(ApiError::invalid(
                 "total_limit",
-                "total_limit must be at least 1",
+                format!("total_limit must be 1 to {MAX_TOTAL_LIMIT}, or null for unlimited"),
             ));
         }
         if !(1..=MAX_PER_USER_LIMIT).contains(&self.per_user_limit) {
@@ -144,7 +150,12 @@ impl CreateCampaign {
                 "per_user_limit must be 1 to 1000",
             ));
         }
-        if self.starts_at >= self.ends_at {
+        // Postgres keeps microseconds (and the driver truncates to them):
+        // compare what will be stored, or two instants a nanosecond apart
+        // pass here and break `campaigns_window_ordered` there.
+        let starts_at = self.starts_at.trunc_subsecs(6);
+        let ends_at = self.ends_at.trunc_subsecs(6);
+        if starts_at >= ends_at {
             return Err(ApiError::invalid(
                 "ends_at",
                 "ends_at must be after starts_at",
@@ -154,6 +165,10 @@ impl CreateCampaign {
             if a.users.is_empty() || a.users.len() > MAX_AUDIENCE_USERS {
                 return Err(ApiError::invalid("audience.users", "1 to 100000 user ids"));
             }
+            text::user_ids("audience.users", &a.users)?;
+        }
+        if let Some(home) = &self.home_region {
+            text::plain("home_region", home, MAX_REGION_ID)?;
         }
         Ok(NewCampaign {
             name,
@@ -162,8 +177,8 @@ impl CreateCampaign {
             discount: self.discount,
             total_limit,
             per_user_limit: self.per_user_limit,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
+            starts_at,
+            ends_at,
             home_region: self.home_region,
             release_on_refund: self.release_on_refund.unwrap_or(false),
             audience: self.audience,

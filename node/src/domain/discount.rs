@@ -4,13 +4,85 @@ use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Largest discount in minor units (10 billion major units of a currency
+/// with cents): far above any real coupon, and exact in every JSON client
+/// (below 2^53), unlike `i64::MAX`.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
+/// Active ISO 4217 currency codes (funds and precious metals excluded).
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW",
+    "ZWG",
+];
+
 /// Money is integer minor units plus an ISO 4217 currency (API.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Discount {
-    Amount { amount_minor: i64, currency: String },
-    Percent { percent: u8 },
+    Amount {
+        /// 1 to 1000000000000.
+        amount_minor: i64,
+        /// An active ISO 4217 code such as `USD`.
+        currency: String,
+    },
+    Percent {
+        /// 1 to 100.
+        percent: u8,
+    },
     FreeShipping,
+}
+
+/// The wire forms, one per variant, each refusing fields it does not have
+/// (serde's internally tagged enums ignore unknown fields, and a unit
+/// variant ignores everything, so `{"type":"free_shipping","percent":500}`
+/// would pass).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Amount(AmountWire),
+    Percent(PercentWire),
+    FreeShipping(FreeShippingWire),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmountWire {
+    amount_minor: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PercentWire {
+    percent: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreeShippingWire {}
+
+impl<'de> Deserialize<'de> for Discount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Wire::deserialize(d)? {
+            Wire::Amount(a) => Discount::Amount {
+                amount_minor: a.amount_minor,
+                currency: a.currency,
+            },
+            Wire::Percent(p) => Discount::Percent { percent: p.percent },
+            Wire::FreeShipping(FreeShippingWire {}) => Discount::FreeShipping,
+        })
+    }
 }
 
 impl Discount {
@@ -21,16 +93,16 @@ impl Discount {
                 amount_minor,
                 currency,
             } => {
-                if *amount_minor < 1 {
+                if !(1..=MAX_AMOUNT_MINOR).contains(amount_minor) {
                     return Err(ApiError::invalid(
                         "discount.amount_minor",
-                        "amount_minor must be a positive integer of minor units",
+                        format!("amount_minor must be 1 to {MAX_AMOUNT_MINOR} minor units"),
                     ));
                 }
-                if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                if !ISO_4217.contains(&currency.as_str()) {
                     return Err(ApiError::invalid(
                         "discount.currency",
-                        "currency must be an ISO 4217 code such as USD",
+                        "currency must be an active ISO 4217 code such as USD",
                     ));
                 }
             }
@@ -45,5 +117,40 @@ impl Discount {
             Discount::FreeShipping => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_refuses_fields_it_does_not_have() {
+        let bad = [
+            r#"{"type":"free_shipping","percent":500,"junk":{}}"#,
+            r#"{"type":"percent","percent":5,"currency":"USD"}"#,
+            r#"{"type":"amount","amount_minor":5,"currency":"USD","percent":1}"#,
+        ];
+        for b in bad {
+            assert!(serde_json::from_str::<Discount>(b).is_err(), "{b}");
+        }
+        let ok: Discount = serde_json::from_str(r#"{"type":"free_shipping"}"#).unwrap();
+        assert_eq!(ok, Discount::FreeShipping);
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"type":"free_shipping"}"#
+        );
+    }
+
+    #[test]
+    fn currencies_are_iso_4217_and_amounts_bounded() {
+        let amount = |m, c: &str| Discount::Amount {
+            amount_minor: m,
+            currency: c.into(),
+        };
+        assert!(amount(1000, "USD").validate().is_ok());
+        assert!(amount(1000, "ABC").validate().is_err());
+        assert!(amount(i64::MAX, "USD").validate().is_err());
+        assert!(amount(0, "USD").validate().is_err());
     }
 }

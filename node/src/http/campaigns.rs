@@ -33,17 +33,6 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<CampaignView>)> {
     let new = body.validate()?;
-    if let Some(home) = &new.home_region {
-        if home != state.region() {
-            return Err(ApiError::invalid(
-                "home_region",
-                format!(
-                    "this node serves region `{}`; send the request through a router",
-                    state.region()
-                ),
-            ));
-        }
-    }
     let owned = slots::active(state.db()).await?;
     let slot = match &new.code {
         Some(code @ Code::Vanity(_)) => {
@@ -55,13 +44,32 @@ pub async fn create(
                     epoch: None,
                 });
             }
+            if let Some(home) = new.home_region.as_deref().filter(|h| *h != state.region()) {
+                // The code decides: it hashes to a slot, and this region owns it.
+                return Err(ApiError::invalid(
+                    "home_region",
+                    format!(
+                        "code `{}` belongs to slot {s}, which region `{}` owns; a campaign with \
+                         a vanity code lives in its code's slot, so home_region must be `{}` \
+                         or omitted (asked for `{home}`)",
+                        code.as_str(),
+                        state.region(),
+                        state.region()
+                    ),
+                ));
+            }
             s
         }
-        _ => *owned
-            .choose(&mut rand::thread_rng())
-            .ok_or(ApiError::Unavailable {
-                what: "slot ownership",
-            })?,
+        _ => {
+            if let Some(home) = new.home_region.as_deref().filter(|h| *h != state.region()) {
+                return Err(foreign_home(&state, home));
+            }
+            *owned
+                .choose(&mut rand::thread_rng())
+                .ok_or(ApiError::Unavailable {
+                    what: "slot ownership",
+                })?
+        }
     };
     let id = CampaignId::random(
         Slot::new(slot).expect("owned slot"),
@@ -146,6 +154,23 @@ async fn set_paused(state: &AppState, id: &str, paused: bool) -> ApiResult<Json<
         }
     }
     Ok(Json(view(state, id).await?))
+}
+
+/// `home_region` names another region: say whether it exists at all.
+fn foreign_home(state: &AppState, home: &str) -> ApiError {
+    let known = state
+        .regional()
+        .maps()
+        .map(|m| m.current().regions.iter().any(|r| r.id.as_str() == home));
+    let detail = match known {
+        Some(false) => format!("no region `{home}` in the cluster"),
+        _ => format!(
+            "this node serves region `{}`; region `{home}`'s campaigns are created by its \
+             own node (any router sends them there)",
+            state.region()
+        ),
+    };
+    ApiError::invalid("home_region", detail)
 }
 
 pub fn parse_id(id: &str) -> ApiResult<CampaignId> {

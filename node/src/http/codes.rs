@@ -77,12 +77,7 @@ pub async fn generate(
                     format!("1 to {MAX_INTENDED_USERS} user ids per request"),
                 ));
             }
-            if let Some(i) = users.iter().position(|u| u.is_empty() || u.len() > 255) {
-                return Err(ApiError::invalid(
-                    format!("intended_users[{i}]"),
-                    "user ids are 1-255 characters",
-                ));
-            }
+            crate::domain::text::user_ids("intended_users", &users)?;
             Spec::Unique { users }
         }
         (Kind::Pool, _, _) => {

@@ -4,6 +4,7 @@ use super::body::JsonBody;
 use crate::auth::User;
 use crate::burst::ratelimit;
 use crate::domain::idempotency::{request_hash, IdempotencyKey};
+use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
 use crate::redeem::{resolve, validate::Validation, RedeemRequest};
 use crate::state::AppState;
@@ -48,6 +49,7 @@ pub async fn validate(
     JsonBody(body): JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
     rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
+    text::no_control("code", &body.code)?;
     let v = crate::redeem::validate::validate(&state, &user, &body.code).await?;
     tracing::Span::current().record("campaign", v.campaign_id.as_str());
     Ok(Json(v))
@@ -74,12 +76,6 @@ pub async fn redeem(
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
     rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
-    if body.order_id.is_empty() || body.order_id.len() > MAX_ORDER_ID {
-        return Err(ApiError::invalid(
-            "order_id",
-            "order_id must be 1-255 characters",
-        ));
-    }
     let epoch = match headers.get(SLOT_EPOCH_HEADER) {
         None => None,
         Some(v) => Some(
@@ -118,6 +114,10 @@ async fn redeem_inner(
     body: &RedeemBody,
     epoch: Option<i64>,
 ) -> ApiResult<(Redemption, bool)> {
+    // Checked here, inside the logged part: a refused attempt is a fraud
+    // signal too, and the log stores it in a storable form.
+    text::no_control("code", &body.code)?;
+    text::plain("order_id", &body.order_id, MAX_ORDER_ID)?;
     let code = resolve::shape(&body.code)?;
     let span = tracing::Span::current();
     span.record("slot", code.slot().get());
@@ -138,10 +138,7 @@ async fn redeem_inner(
         epoch,
     };
     if let Err(e) = gate {
-        return match crate::redeem::pg::replay_only(state.db(), &req).await? {
-            Some(prior) => Ok((prior, true)),
-            None => Err(e),
-        };
+        return refuse_unless_retry(state, &req, e).await;
     }
     // Claim, commit and settling the claim run to the end even when the
     // caller hangs up (a router's forward timeout drops this future): cut
@@ -154,6 +151,28 @@ async fn redeem_inner(
         .await
         .map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
     Ok((outcome.redemption, outcome.replayed))
+}
+
+/// The campaign gate refused: a retry of a success still replays, and a
+/// request whose key is still in flight answers 409, not the gate's refusal
+/// (the original may yet succeed). The key is looked up again after the
+/// in-flight check, so an original that committed in between replays.
+async fn refuse_unless_retry(
+    state: &AppState,
+    req: &RedeemRequest,
+    refusal: ApiError,
+) -> ApiResult<(Redemption, bool)> {
+    use crate::redeem::pg;
+    if let Some(prior) = pg::replay_only(state.db(), req).await? {
+        return Ok((prior, true));
+    }
+    if state.claim().in_flight(req).await || pg::key_locked(state.db(), req).await? {
+        return Err(ApiError::IdempotencyInFlight);
+    }
+    match pg::replay_only(state.db(), req).await? {
+        Some(prior) => Ok((prior, true)),
+        None => Err(refusal),
+    }
 }
 
 /// Per-user and per-IP limits (DESIGN.md §4 step 2). The client IP is the

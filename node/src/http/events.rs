@@ -24,6 +24,9 @@ pub fn router() -> Router<AppState> {
 pub struct FeedQuery {
     pub after: Option<String>,
     pub limit: Option<i64>,
+    /// The region whose feed to read. Routers route on it and pass it on;
+    /// a node serves only its own and refuses another by name.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,7 +44,9 @@ pub struct EventView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
     pub events: Vec<EventView>,
-    /// Cursor for the next call (same as `after` when nothing new).
+    /// Cursor for the next call (same as `after` when nothing new). Never
+    /// moves past an event that can still commit: events of transactions
+    /// still running are held back until they finish.
     pub next: String,
 }
 
@@ -52,6 +57,17 @@ pub async fn feed(
     _admin: Admin,
     QueryParams(q): QueryParams<FeedQuery>,
 ) -> ApiResult<Json<EventPage>> {
+    if let Some(region) = q.region.as_deref() {
+        if region != state.region() {
+            return Err(ApiError::invalid(
+                "region",
+                format!(
+                    "this node serves region `{}`'s feed; ask a router for region `{region}`",
+                    state.region()
+                ),
+            ));
+        }
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
         return Err(ApiError::invalid(
@@ -60,15 +76,15 @@ pub async fn feed(
         ));
     }
     let after = match q.after.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::invalid("after", "not a cursor from this API"))?,
+        None | Some("") => outbox::Cursor::default(),
+        Some(c) => match (outbox::Cursor::parse(c), c.parse::<i64>()) {
+            (Some(cursor), _) => cursor,
+            (None, Ok(seq)) if seq >= 0 => outbox::Cursor::legacy(state.db(), seq).await?,
+            _ => return Err(ApiError::invalid("after", "not a cursor from this API")),
+        },
     };
     let rows = outbox::feed(state.db(), after, limit).await?;
-    let next = rows.last().map_or(after, |e| e.seq).to_string();
+    let next = rows.last().map_or(after, |e| e.cursor).to_string();
     let events = rows
         .into_iter()
         .map(|e| EventView {

@@ -59,12 +59,7 @@ pub async fn release(
     JsonBody(body): JsonBody<ReleaseBody>,
 ) -> ApiResult<Json<Redemption>> {
     let rid = parse(&id)?;
-    if body.reason.is_empty() || body.reason.len() > MAX_REASON {
-        return Err(ApiError::invalid(
-            "reason",
-            "reason must be 1-255 characters",
-        ));
-    }
+    crate::domain::text::plain("reason", &body.reason, MAX_REASON)?;
     Ok(Json(
         crate::redeem::release::release(&state, &caller, &rid, &body.reason).await?,
     ))

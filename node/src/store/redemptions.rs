@@ -59,14 +59,20 @@ pub async fn by_id(db: &PgPool, id: &str) -> Result<Option<Redemption>, ApiError
     row.as_ref().map(from_row).transpose()
 }
 
+/// The caller's redemption under `key` in `campaign_id`: idempotency keys
+/// are scoped to the caller and the campaign (docs/decisions.md).
 pub async fn by_key(
     conn: &mut PgConnection,
+    campaign_id: &str,
     user: &str,
     key: &str,
 ) -> Result<Option<Redemption>, ApiError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM redemptions WHERE user_id = $1 AND idempotency_key = $2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM redemptions WHERE campaign_id = $1 AND user_id = $2 \
+         AND idempotency_key = $3"
+    );
     let row = sqlx::query(&sql)
+        .bind(campaign_id)
         .bind(user)
         .bind(key)
         .fetch_optional(conn)

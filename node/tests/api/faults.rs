@@ -116,7 +116,7 @@ async fn assert_redis_agrees(app: &TestApp, redis_url: &str, campaign: &str, tot
         .await
         .unwrap();
     let k = Keys::new(campaign);
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, campaign, total).await;
     let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
     let active = app.active_redemptions(campaign).await;
     assert_eq!(
@@ -301,19 +301,18 @@ async fn a_crash_between_claim_and_commit_leaks_a_seat_until_the_grace_period_en
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let k = Keys::new(&id);
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 3).await;
     assert_eq!(free, 2, "the crashed claim holds a seat");
     let early = reconcile(&app, &id).await;
     assert_eq!(
         early["leaks_returned"], 0,
         "not before the grace period: {early}"
     );
-    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 2);
+    assert_eq!(redis_free_seats(&mut r, &id, 3).await, 2);
     tokio::time::sleep(Duration::from_millis(2300)).await;
     let late = reconcile(&app, &id).await;
     assert_eq!(late["leaks_returned"], 1, "{late}");
-    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 3);
+    assert_eq!(redis_free_seats(&mut r, &id, 3).await, 3);
     // The crashed caller may retry with its key, and all three seats can be won.
     for (u, key) in [("u1", "k1"), ("u2", "k2"), ("u3", "k3")] {
         let (s, b, _) = app.redeem(u, key, "CRASHY", "o").await;
@@ -428,7 +427,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
     let k = Keys::new(&id);
     let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
     assert_eq!(in_flight, 0, "every failed claim was given back");
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 1000).await;
     let active = app2.active_redemptions(&id).await;
     // No seat was lost: every failed claim went back. (A commit that landed
     // while its reply was lost to the shutdown is given back as well, one
@@ -438,7 +437,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
         "{free} free + {active} rows < 1000: a claim was not given back"
     );
     let report = reconcile(&app2, &id).await;
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 1000).await;
     assert_eq!(
         free + active,
         1000,
@@ -517,4 +516,101 @@ async fn redis_down_keeps_the_node_ready_for_traffic_and_counts_reconcile_failur
         "reconcile failures counted:\n{}",
         metrics(&app).await
     );
+}
+
+/// Generated codes refused by the Bloom filter so far (from /metrics).
+async fn bloom_rejects(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("coupon_bloom_rejects_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter_only_until_it_expires() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let slot = coupon_core::Slot::new(c["slot"].as_u64().unwrap() as u16).unwrap();
+    let probe = |i: usize| {
+        let bogus = coupon_core::GeneratedCode::random(slot, &mut rand::thread_rng());
+        let app = &app;
+        async move {
+            let (s, b, _) = app.redeem("prober", &format!("k{i}"), bogus.as_str(), "o").await;
+            assert_problem(s, &b, 404, "unknown_code");
+        }
+    };
+    // The job ends as if it crashed (or its last Redis call failed) between
+    // announcing itself and retiring the announcement.
+    fail::cfg("codegen_lease_lost", "return").unwrap();
+    app.generate(id, json!({"count": 20})).await;
+    // While the announcement stands, "no" is not trusted...
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = bloom_rejects(&app).await;
+    probe(0).await;
+    assert_eq!(bloom_rejects(&app).await, before, "trusted during a live job");
+    // ...and once it lapses, it is again.
+    let started = std::time::Instant::now();
+    for i in 1..100 {
+        probe(i).await;
+        if bloom_rejects(&app).await > before {
+            scenario.teardown();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("the filter was still untrusted {:?} after the job died", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_never_deletes_a_seed_lock_another_seeder_took_over() {
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({"count": 100000})).await;
+    let k = Keys::new(&id);
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = r.del(k.ready()).await.unwrap();
+    // Seeder A: the reconciler rebuilding the campaign (100,000 codes).
+    let a = {
+        let (http, base, admin, id) = (app.http.clone(), app.base.clone(), app.admin(), id.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/v1/campaigns/{id}/reconcile"))
+                .bearer_auth(admin)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let mut seen = false;
+    for _ in 0..2000 {
+        if r.exists::<_, bool>(k.seed_lock()).await.unwrap() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(seen, "seeder A never took the lock");
+    // A's lock expired meanwhile and seeder B took it over.
+    let _: () = redis::cmd("SET")
+        .arg(k.seed_lock())
+        .arg("seeder-b")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(a.await.unwrap(), StatusCode::OK);
+    let holder: Option<String> = r.get(k.seed_lock()).await.unwrap();
+    assert_eq!(holder.as_deref(), Some("seeder-b"), "A deleted B's lock");
 }
