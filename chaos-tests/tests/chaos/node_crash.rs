@@ -31,7 +31,6 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
     let load = paced(&h, plan.clone(), 12, Duration::from_millis(30));
     let crash = async {
         tokio::time::sleep(slow_after).await;
-        h.when_in_flight(2).await;
         let slow = h.timeline.begin("eu postgres acks delayed 120 ms");
         h.cluster.net.set_link(
             "node:eu->pg:eu",
