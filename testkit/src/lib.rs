@@ -2,6 +2,7 @@
 //! cluster (DESIGN.md §6), plus a dev token issuer. No mocks.
 
 pub mod cluster;
+pub mod idp;
 pub mod issuer;
 pub mod netproxy;
 pub mod ports;

@@ -6,3 +6,4 @@ mod errors;
 mod faults;
 mod flows;
 mod helpers;
+mod tokens;
