@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing: PostgreSQL and Redis from
-# Debian's packages, cargo-nextest from crates.io. Safe to run repeatedly.
+# Debian's packages, cargo-nextest from crates.io, schemathesis from PyPI
+# (contract test). Safe to run repeatedly.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
@@ -23,4 +25,13 @@ command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install the Rust to
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest from crates.io…"
   cargo install cargo-nextest --locked
+fi
+
+# schemathesis (PyPI) for the contract test, in a venv under target/ (ignored).
+SCHEMATHESIS_VERSION=4.32.5
+if [ ! -x target/pyenv/bin/schemathesis ] \
+  || ! target/pyenv/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into target/pyenv…"
+  python3 -m venv target/pyenv
+  target/pyenv/bin/pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi

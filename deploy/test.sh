@@ -11,3 +11,5 @@ cargo clippy --workspace --all-targets --features coupon-node/failpoints -- -D w
 cargo build --workspace --bins
 # Failpoints are compiled in for the fault tests only (DESIGN.md §8).
 cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "$@"
+# The served OpenAPI documents against the running servers (about 2 minutes).
+./deploy/contract-test.sh

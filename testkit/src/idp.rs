@@ -60,7 +60,16 @@ impl IdpKey {
             }
             Ok(out.stdout)
         };
-        let pem = run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], None)?;
+        let pem = run(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ],
+            None,
+        )?;
         let modulus = run(&["rsa", "-noout", "-modulus"], Some(&pem))?;
         let hex = String::from_utf8_lossy(&modulus);
         let hex = hex.trim().trim_start_matches("Modulus=");

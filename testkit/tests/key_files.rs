@@ -7,7 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl").args(args).output().expect("run openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
     assert!(
         out.status.success(),
         "openssl {args:?} failed: {}",
@@ -30,7 +33,11 @@ fn openssl_reads_the_private_and_public_key_files_we_write() {
     assert!(text.contains("ED25519 Private-Key"), "{text}");
     openssl(&["pkey", "-pubin", "-in", path(&public), "-noout"]);
     let derived = openssl(&["pkey", "-in", path(&private), "-pubout"]);
-    assert_eq!(derived, issuer.public_pem(), "public key matches the private key");
+    assert_eq!(
+        derived,
+        issuer.public_pem(),
+        "public key matches the private key"
+    );
     // The DER is the 48-byte RFC 8410 v1 document: version 0, seed only.
     let der = Command::new("openssl")
         .args(["pkey", "-in", path(&private), "-outform", "DER"])
@@ -50,6 +57,9 @@ fn a_key_written_by_openssl_loads_and_signs_tokens() {
     let issuer = Issuer::load(&private, "iss", "aud").expect("load an OpenSSL key");
     let derived = openssl(&["pkey", "-in", path(&private), "-pubout"]);
     assert_eq!(derived, issuer.public_pem());
-    assert_eq!(issuer.private_pem(), std::fs::read_to_string(&private).unwrap());
+    assert_eq!(
+        issuer.private_pem(),
+        std::fs::read_to_string(&private).unwrap()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

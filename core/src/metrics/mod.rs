@@ -15,7 +15,9 @@ mod handles;
 
 use catalogue::{Kind, METRICS};
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the latency histograms, in milliseconds.
@@ -80,7 +82,8 @@ impl Metrics {
 
     pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], n: u64) {
         handles::counter(self.id, name, labels, || {
-            self.recorder.register_counter(&key(name, labels), &METADATA)
+            self.recorder
+                .register_counter(&key(name, labels), &METADATA)
         })
         .increment(n);
     }
@@ -94,7 +97,8 @@ impl Metrics {
 
     pub fn observe_ms(&self, name: &'static str, labels: &[(&'static str, &str)], ms: f64) {
         handles::histogram(self.id, name, labels, || {
-            self.recorder.register_histogram(&key(name, labels), &METADATA)
+            self.recorder
+                .register_histogram(&key(name, labels), &METADATA)
         })
         .record(ms);
     }

@@ -19,16 +19,28 @@ fn the_exposition_has_help_and_type_lines_and_escapes_label_values() {
         ("coupon_router_map_version", "gauge"),
         ("coupon_http_request_ms", "histogram"),
     ] {
-        assert!(text.contains(&format!("# HELP {name} ")), "HELP of {name}:\n{text}");
-        assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "TYPE of {name}:\n{text}");
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "HELP of {name}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "TYPE of {name}:\n{text}"
+        );
     }
     // `"` → `\"`, `\` → `\\`, newline → `\n` (the text format's escapes).
     assert!(
         text.contains(r#"route="a\"b\\c\nd""#),
         "label value escaped:\n{text}"
     );
-    assert!(text.contains("coupon_http_request_ms_bucket{route=\"/x\",le=\"5\"} 1"), "{text}");
-    assert!(text.contains("coupon_http_request_ms_count{route=\"/x\"} 1"), "{text}");
+    assert!(
+        text.contains("coupon_http_request_ms_bucket{route=\"/x\",le=\"5\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("coupon_http_request_ms_count{route=\"/x\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("coupon_router_map_version 7"), "{text}");
 }
 
@@ -41,9 +53,17 @@ fn counts_add_up_per_series_and_instances_are_separate() {
     a.add("coupon_claims_total", &[("result", "given_back")], 2);
     b.inc("coupon_claims_total", &[("result", "claimed")]);
     let text = a.render();
-    assert!(text.contains("coupon_claims_total{result=\"claimed\"} 3"), "{text}");
-    assert!(text.contains("coupon_claims_total{result=\"given_back\"} 2"), "{text}");
-    assert!(b.render().contains("coupon_claims_total{result=\"claimed\"} 1"));
+    assert!(
+        text.contains("coupon_claims_total{result=\"claimed\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("coupon_claims_total{result=\"given_back\"} 2"),
+        "{text}"
+    );
+    assert!(b
+        .render()
+        .contains("coupon_claims_total{result=\"claimed\"} 1"));
 }
 
 /// Every `"coupon_…"` metric name in the node's and router's sources is in
@@ -57,11 +77,18 @@ fn every_metric_name_used_in_the_code_is_catalogued() {
     }
     assert!(names.len() > 10, "found the metric names: {names:?}");
     for n in names {
-        assert!(catalogue::find(&n).is_some(), "metric `{n}` is not in catalogue::METRICS");
+        assert!(
+            catalogue::find(&n).is_some(),
+            "metric `{n}` is not in catalogue::METRICS"
+        );
     }
     assert_eq!(
         METRICS.len(),
-        METRICS.iter().map(|m| m.0).collect::<std::collections::HashSet<_>>().len(),
+        METRICS
+            .iter()
+            .map(|m| m.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
         "catalogue names are unique"
     );
 }

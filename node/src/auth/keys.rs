@@ -180,12 +180,11 @@ impl IssuerKeys {
     ) -> Result<IssuerKeys, KeyError> {
         let mut fixed = Vec::new();
         if let Some((path, text)) = pem {
-            let key = DecodingKey::from_ed_pem(text.as_bytes()).map_err(|source| {
-                KeyError::BadPem {
+            let key =
+                DecodingKey::from_ed_pem(text.as_bytes()).map_err(|source| KeyError::BadPem {
                     path: path.display().to_string(),
                     source,
-                }
-            })?;
+                })?;
             if allowed.contains(&Algorithm::EdDSA) {
                 fixed.push(Arc::new(Key {
                     kid: None,

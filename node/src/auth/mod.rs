@@ -49,7 +49,11 @@ pub struct TokenConfig {
     #[arg(long, env = "COUPON_JWKS_MIN_REFRESH_MS", default_value_t = 10_000)]
     pub jwks_min_refresh_ms: u64,
     /// Token algorithms accepted (comma-separated; EdDSA, ES256, RS256).
-    #[arg(long, env = "COUPON_TOKEN_ALGORITHMS", default_value = "EdDSA,ES256,RS256")]
+    #[arg(
+        long,
+        env = "COUPON_TOKEN_ALGORITHMS",
+        default_value = "EdDSA,ES256,RS256"
+    )]
     pub token_algorithms: String,
     /// Verified tokens kept in memory (each until its own `exp`).
     #[arg(long, env = "COUPON_TOKEN_CACHE_CAPACITY", default_value_t = cache::DEFAULT_CAPACITY)]

@@ -84,12 +84,15 @@ impl Verifier {
             return Ok(claims);
         }
         let claims = self.verify_uncached(token).await?;
-        self.0.cache.put(token, claims.exp, claims.clone(), now_secs());
+        self.0
+            .cache
+            .put(token, claims.exp, claims.clone(), now_secs());
         Ok(claims)
     }
 
     async fn verify_uncached(&self, token: &str) -> Result<Claims, ApiError> {
-        let header = decode_header(token).map_err(|_| unauthorized("the bearer token is not a JWT"))?;
+        let header =
+            decode_header(token).map_err(|_| unauthorized("the bearer token is not a JWT"))?;
         let keys = &self.0.keys;
         let mut candidates = keys.candidates(header.alg, header.kid.as_deref());
         if let Some(kid) = header.kid.as_deref() {
@@ -129,7 +132,9 @@ fn check_claims(c: Claims) -> Result<Claims, ApiError> {
         return Err(unauthorized("the token's sub is empty"));
     }
     if c.sub.chars().count() > MAX_SUB_LEN {
-        return Err(unauthorized("the token's sub is longer than 255 characters"));
+        return Err(unauthorized(
+            "the token's sub is longer than 255 characters",
+        ));
     }
     if c.sub.chars().any(char::is_control) {
         return Err(unauthorized("the token's sub contains control characters"));

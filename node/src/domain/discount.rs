@@ -1,30 +1,25 @@
 //! The discount a campaign grants; frozen into every redemption as a snapshot.
 
 use crate::error::ApiError;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use coupon_api::discount::{Discount, MAX_AMOUNT_MINOR};
 
-/// Money is integer minor units plus an ISO 4217 currency (API.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Discount {
-    Amount { amount_minor: i64, currency: String },
-    Percent { percent: u8 },
-    FreeShipping,
+/// The discount rules the node enforces on a create request.
+pub trait DiscountRules {
+    fn validate(&self) -> Result<(), ApiError>;
 }
 
-impl Discount {
+impl DiscountRules for Discount {
     /// Checks the ranges serde cannot express.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         match self {
             Discount::Amount {
                 amount_minor,
                 currency,
             } => {
-                if *amount_minor < 1 {
+                if !(1..=MAX_AMOUNT_MINOR).contains(amount_minor) {
                     return Err(ApiError::invalid(
                         "discount.amount_minor",
-                        "amount_minor must be a positive integer of minor units",
+                        "amount_minor must be 1 to 100000000000 minor units",
                     ));
                 }
                 if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -35,7 +35,12 @@ async fn tokens_signed_by_keys_of_a_jwks_file_are_accepted_by_kid_and_algorithm(
     let app = TestApp::spawn_with(|c| c.tokens.jwks = Some(file.display().to_string())).await;
     for key in [&rsa, &ec] {
         let (s, b) = call(&app, &key.token("shopper", "user", DEV_ISS, DEV_AUD)).await;
-        assert_eq!(s, StatusCode::NOT_FOUND, "{:?} token accepted: {b}", key.alg);
+        assert_eq!(
+            s,
+            StatusCode::NOT_FOUND,
+            "{:?} token accepted: {b}",
+            key.alg
+        );
     }
     // The dev issuer's PEM key is still one of the keys.
     assert_eq!(call(&app, &app.user("u1")).await.0, StatusCode::NOT_FOUND);
@@ -110,7 +115,11 @@ async fn an_unknown_kid_refreshes_the_jwks_once_per_interval_and_failures_are_no
     for s in futures::future::join_all(calls).await {
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2, "one refresh for the burst");
+    assert_eq!(
+        idp.fetches.load(Ordering::SeqCst),
+        2,
+        "one refresh for the burst"
+    );
     // The IdP rotates; within the interval the new kid is still unknown.
     *idp.body.lock().unwrap() = jwks(&[&old, &rotated]);
     assert_eq!(call(&app, &token).await.0, StatusCode::UNAUTHORIZED);
@@ -136,7 +145,8 @@ fn now() -> u64 {
 async fn hostile_claims_are_refused_with_our_own_words() {
     let app = TestApp::spawn().await;
     let claims = |sub: &str, extra: Value| {
-        let mut c = json!({"sub": sub, "role": "user", "iss": DEV_ISS, "aud": DEV_AUD, "exp": now() + 600});
+        let mut c =
+            json!({"sub": sub, "role": "user", "iss": DEV_ISS, "aud": DEV_AUD, "exp": now() + 600});
         for (k, v) in extra.as_object().unwrap() {
             c[k] = v.clone();
         }
@@ -153,7 +163,10 @@ async fn hostile_claims_are_refused_with_our_own_words() {
             let c = json!({"role": "user", "iss": DEV_ISS, "aud": DEV_AUD, "exp": now() + 600});
             app.issuer.sign(&c)
         }),
-        ("other key", coupon_testkit::Issuer::generate(DEV_ISS, DEV_AUD).user("u1")),
+        (
+            "other key",
+            coupon_testkit::Issuer::generate(DEV_ISS, DEV_AUD).user("u1"),
+        ),
     ];
     for (what, token) in cases {
         let (s, b) = call(&app, &token).await;
@@ -163,7 +176,10 @@ async fn hostile_claims_are_refused_with_our_own_words() {
         // jsonwebtoken's texts name its internals ("ExpiredSignature",
         // "InvalidSignature", "Error(…)"); ours are sentences.
         for leak in ["Signature", "Error", "Kind", "Json", "Base64"] {
-            assert!(!detail.contains(leak), "{what}: detail leaks `{leak}`: {detail}");
+            assert!(
+                !detail.contains(leak),
+                "{what}: detail leaks `{leak}`: {detail}"
+            );
         }
     }
     // A past nbf and a 255-character sub are fine.

@@ -18,8 +18,6 @@ pub fn router() -> Router<AppState> {
 
 /// Ready when the map is loaded and every region's node accepts our
 /// credentials; names what is not.
-#[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "ready"), (status = 503, description = "names what is failing")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let failing = crate::health::problems(&state);
     let status = if failing.is_empty() {
@@ -41,8 +39,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The cached map in API.md's shape; node URLs as this router uses them.
-#[utoipa::path(get, path = "/v1/cluster/map", tag = "ops",
-    responses((status = 200, description = "{version, regions, slots}"), (status = 503, description = "not loaded")))]
 pub async fn map(State(state): State<AppState>) -> Response {
     let Some(maps) = state.maps() else {
         return crate::error::RouterError::Unavailable("ownership map not loaded yet".into())
