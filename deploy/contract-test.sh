@@ -5,6 +5,10 @@
 # any answer that contradicts the document (status, content type, headers,
 # body schema), or a request the document calls valid being refused.
 #
+# The coverage phase is left out: schemathesis 4.32 fails internally
+# ("AST constructor recursion depth mismatch") on the document's text
+# patterns there; examples, fuzzing and stateful (links) phases run.
+#
 # Starts a two-region local cluster from the built debug binaries in a
 # scratch folder (its own .coupon/), and stops it on exit. Bounded in time:
 # CONTRACT_SECONDS (default 20) per run, four runs.
@@ -18,6 +22,8 @@ per_run=${CONTRACT_SECONDS:-20}
 [ -x "$bin/couponctl" ] || { echo "no $bin/couponctl: cargo build --workspace --bins" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/coupon-contract.XXXXXX")
+# Postgres runs as the `postgres` user when we are root: it must reach its data.
+chmod 755 "$work"
 cluster_pid=""
 cleanup() {
   if [ -n "$cluster_pid" ]; then
@@ -35,7 +41,7 @@ cluster_pid=$!
 file="$work/.coupon/dev-cluster.json"
 for _ in $(seq 1 600); do
   [ -f "$file" ] && break
-  kill -0 "$cluster_pid" 2>/dev/null || { cat "$work/cluster.log"; exit 1; }
+  kill -0 "$cluster_pid" 2>/dev/null || { cat "$work/cluster.log"; tail -n 20 "$work"/.coupon/data/*/*.log 2>/dev/null; exit 1; }
   sleep 0.2
 done
 [ -f "$file" ] || { echo "cluster did not come up" >&2; cat "$work/cluster.log"; exit 1; }
@@ -59,10 +65,10 @@ for target in "router $router" "node $node"; do
     echo "== schemathesis: $1 ($2) as $who, ${per_run}s"
     # A node answers 421 for slots it does not own (routers act on it);
     # that answer is documented, so it is no contradiction.
-    "$st" --no-color run "$2/openapi.json" \
+    "$st" --no-color --config-file "$root/deploy/schemathesis.toml" run "$2/openapi.json" \
       --header "Authorization: Bearer $token" \
       --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,positive_data_acceptance \
-      --max-time "$per_run" --workers 2 --seed 1 \
+      --max-time "$per_run" --workers 2 --seed 1 --phases examples,fuzzing,stateful \
       --suppress-health-check all --generation-database none \
       >"$work/st-$1-$who.txt" 2>&1 || { status=1; cat "$work/st-$1-$who.txt"; }
     tail -n 3 "$work/st-$1-$who.txt"

@@ -57,6 +57,7 @@ pub struct CreateCampaign {
     /// Shared only and required there (null = unlimited).
     #[serde(default, deserialize_with = "present")]
     pub total_limit: Option<Option<i32>>,
+    #[serde(deserialize_with = "crate::int::i32")]
     pub per_user_limit: i32,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -70,7 +71,7 @@ pub struct CreateCampaign {
 
 /// Distinguishes `"total_limit": null` (present) from a missing key.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
-    Option::<i32>::deserialize(d).map(Some)
+    crate::int::option_i32(d).map(Some)
 }
 
 /// The campaign as responses show it.

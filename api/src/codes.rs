@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateCodes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::option_i64")]
     pub count: Option<i64>,
     #[serde(default)]
     pub intended_users: Option<Vec<String>>,

@@ -12,6 +12,7 @@ pub const MAX_AMOUNT_MINOR: i64 = 100_000_000_000;
 pub enum Discount {
     Amount {
         #[schema(minimum = 1, maximum = 100000000000.0)]
+        #[serde(deserialize_with = "crate::int::i64")]
         amount_minor: i64,
         /// ISO 4217 currency code, upper case.
         #[schema(pattern = r"^[A-Z]{3}$", example = "USD")]
@@ -19,6 +20,7 @@ pub enum Discount {
     },
     Percent {
         #[schema(minimum = 1, maximum = 100)]
+        #[serde(deserialize_with = "crate::int::u8")]
         percent: u8,
     },
     FreeShipping,

@@ -9,6 +9,7 @@ pub mod coupons;
 pub mod discount;
 pub mod doc;
 pub mod events;
+pub mod int;
 pub mod limits;
 pub mod problem;
 pub mod time;

@@ -66,6 +66,43 @@ pub fn node_document() -> Value {
     finish(NodeApi::openapi(), Server::Node)
 }
 
+/// The node's document as served by the node of `region`: `home_region`
+/// can only be its own (other regions' campaigns are created through a
+/// router).
+pub fn node_document_for(region: &str) -> Value {
+    let mut v = node_document();
+    set_regions(&mut v, &[region.to_owned()], false);
+    v
+}
+
+/// The router's document as served by a router that knows `regions`.
+pub fn router_document_for(regions: &[String]) -> Value {
+    let mut v = router_document();
+    if !regions.is_empty() {
+        set_regions(&mut v, regions, true);
+    }
+    v
+}
+
+/// Narrows every region field and parameter to the regions that exist.
+fn set_regions(v: &mut Value, regions: &[String], feed: bool) {
+    let schemas = &mut v["components"]["schemas"]["CreateCampaignRequest"]["oneOf"];
+    for shape in schemas.as_array_mut().into_iter().flatten() {
+        shape["properties"]["home_region"]["enum"] = json!(regions);
+    }
+    if feed {
+        for p in v["paths"]["/v1/events"]["get"]["parameters"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            if p["name"] == "region" {
+                p["schema"]["enum"] = json!(regions);
+            }
+        }
+    }
+}
+
 /// The router's document: the node's API as routed, plus the router's own
 /// operations and the `region` parameter of the events feed.
 pub fn router_document() -> Value {

@@ -140,3 +140,22 @@ fn answers_link_to_the_operations_that_take_their_ids() {
         "$response.body#/redemption_id"
     );
 }
+
+#[test]
+fn served_documents_name_the_regions_that_exist() {
+    let doc = super::node_document_for("eu");
+    let shapes = doc["components"]["schemas"]["CreateCampaignRequest"]["oneOf"].clone();
+    for s in shapes.as_array().unwrap() {
+        assert_eq!(
+            s["properties"]["home_region"]["enum"],
+            serde_json::json!(["eu"])
+        );
+    }
+    let regions = vec!["us".to_owned(), "eu".to_owned()];
+    let routed = super::router_document_for(&regions);
+    let feed = op(&routed, "/v1/events", "get");
+    assert_eq!(
+        param(feed, "region").unwrap()["schema"]["enum"],
+        serde_json::json!(["us", "eu"])
+    );
+}

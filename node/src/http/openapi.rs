@@ -2,13 +2,16 @@
 //! that also holds the wire types these handlers parse and write.
 
 use crate::state::AppState;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/openapi.json",
-        get(|| async { Json(coupon_api::doc::node_document()) }),
+        get(|State(state): State<AppState>| async move {
+            Json(coupon_api::doc::node_document_for(state.region()))
+        }),
     )
 }
 

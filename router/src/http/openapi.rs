@@ -3,6 +3,7 @@
 //! `region` parameter — from the `coupon-api` crate, not the node.
 
 use crate::state::AppState;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -10,8 +11,27 @@ pub fn document() -> serde_json::Value {
     coupon_api::doc::router_document()
 }
 
+/// The document with the regions of the current map as the only valid
+/// values of `home_region` and the feed's `region`.
+fn served(state: &AppState) -> serde_json::Value {
+    let regions: Vec<String> = state
+        .maps()
+        .map(|m| {
+            m.current()
+                .regions
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    coupon_api::doc::router_document_for(&regions)
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+    Router::new().route(
+        "/openapi.json",
+        get(|State(state): State<AppState>| async move { Json(served(&state)) }),
+    )
 }
 
 #[cfg(test)]
