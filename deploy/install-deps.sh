@@ -2,8 +2,9 @@
 # Installs what the project needs and is missing: PostgreSQL and Redis from
 # Debian's packages, cargo-nextest from crates.io; for the deploy checks,
 # promtool (Debian's `prometheus`), kubectl (Debian's `kubernetes-client`
-# when the machine has none) and Python tools in target/pyenv (PyPI). Safe
-# to run repeatedly.
+# when the machine has none); Python tools in target/pyenv (PyPI):
+# kubernetes-validate (deploy checks) and schemathesis (contract test).
+# Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,7 @@ fi
 
 # Python tools, in one virtualenv under target/ (ignored by git). One pip
 # line: add packages to PY_PACKAGES.
-PY_PACKAGES=(kubernetes-validate==1.37.0)
+PY_PACKAGES=(kubernetes-validate==1.37.0 schemathesis==4.32.5)
 if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/pip show "${PY_PACKAGES[@]%%=*}" >/dev/null 2>&1; then
   echo "installing ${PY_PACKAGES[*]} into target/pyenv…"
   mkdir -p target

@@ -10,7 +10,7 @@ cargo fmt --all -- --check
 ./deploy/check-deploy.sh
 cargo clippy --workspace --all-targets --features coupon-node/failpoints -- -D warnings
 # Multi-process tests start the built binaries of other crates.
-cargo build --workspace --bins
+cargo build --workspace --bins --features coupon-node/failpoints
 # Failpoints are compiled in for the fault tests only (DESIGN.md §8).
 cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "$@"
 # The same concurrency and crash suites on the Postgres-only claim engine
@@ -21,3 +21,5 @@ if [ $# -eq 0 ]; then
   COUPON_CLAIM_ENGINE=postgres cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast \
     -E 'package(coupon-node) & (test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped)/))'
 fi
+# The served OpenAPI documents against the running servers (about 2 minutes).
+./deploy/contract-test.sh

@@ -98,14 +98,11 @@ async fn up(
         let _ = std::fs::remove_dir_all(root.join("data"));
     }
     std::fs::create_dir_all(&root)?;
-    let issuer = match Issuer::load(&root.join("dev-issuer.pem"), DEV_ISS, DEV_AUD) {
-        Ok(i) => i,
-        Err(_) => {
-            let i = Issuer::generate(DEV_ISS, DEV_AUD);
-            i.write(&root, "dev-issuer")?;
-            i
-        }
-    };
+    let issuer = Issuer::load(&root.join("dev-issuer.pem"), DEV_ISS, DEV_AUD)
+        .unwrap_or_else(|_| Issuer::generate(DEV_ISS, DEV_AUD));
+    // Rewritten every time: a key left by an older version (PKCS#8 v2,
+    // unreadable by OpenSSL) comes back as the same key in PKCS#8 v1.
+    issuer.write(&root, "dev-issuer")?;
     let spec = ClusterSpec {
         root: root.clone(),
         regions: regions.to_vec(),

@@ -1,6 +1,6 @@
 //! Start-up: open the stores, migrate, bootstrap slot ownership, serve.
 
-use crate::auth::{KeyError, Verifier};
+use crate::auth::KeyError;
 use crate::burst::ratelimit::Limit;
 use crate::burst::RedisClaim;
 use crate::cache::CampaignCache;
@@ -24,11 +24,6 @@ pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("reading the issuer public key {path}: {source}")]
-    IssuerKey {
-        path: String,
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("connecting to postgres: {0}")]
@@ -44,13 +39,13 @@ pub enum StartError {
 }
 
 pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
-    let pem = std::fs::read_to_string(&cfg.issuer_public_key).map_err(|source| {
-        StartError::IssuerKey {
-            path: cfg.issuer_public_key.display().to_string(),
-            source,
-        }
-    })?;
-    let verifier = Verifier::new(&[(None, pem)], &cfg.issuer, &cfg.audience)?;
+    let verifier = crate::auth::build(
+        cfg.issuer_public_key.as_ref(),
+        &cfg.issuer,
+        &cfg.audience,
+        &cfg.tokens,
+    )
+    .await?;
     let db = PgPoolOptions::new()
         .max_connections(cfg.db_max_connections)
         .acquire_timeout(DB_ACQUIRE_TIMEOUT)
@@ -102,6 +97,7 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         db,
         redis,
         verifier,
+        service_tokens: crate::auth::cache::TokenCache::new(cfg.tokens.token_cache_capacity),
         campaigns: CampaignCache::new(Duration::from_millis(cfg.campaign_cache_ms)),
         metrics,
         body_limit: cfg.body_limit,

@@ -3,6 +3,7 @@
 
 pub mod balancer;
 pub mod cluster;
+pub mod idp;
 pub mod issuer;
 pub mod netproxy;
 pub mod ports;

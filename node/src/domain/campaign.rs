@@ -1,13 +1,11 @@
 //! Campaigns: the create request, its validation, the stored row and the view.
 
-use super::discount::Discount;
+use super::discount::{Discount, DiscountRules};
 use super::text;
 use super::time::utc;
 use crate::error::ApiError;
 use chrono::{DateTime, SubsecRound, Utc};
 use coupon_core::Code;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_PER_USER_LIMIT: i32 = 1000;
@@ -20,69 +18,7 @@ pub const MAX_REGION_ID: usize = 64;
 /// plainly in range and a typo (an extra zero or three) visible.
 pub const MAX_TOTAL_LIMIT: i32 = 100_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Shared,
-    Unique,
-    Pool,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Shared => "shared",
-            Kind::Unique => "unique",
-            Kind::Pool => "pool",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "shared" => Some(Kind::Shared),
-            "unique" => Some(Kind::Unique),
-            "pool" => Some(Kind::Pool),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Audience {
-    pub users: Vec<String>,
-}
-
-/// `POST /v1/campaigns` body, as sent.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCampaign {
-    pub name: String,
-    pub kind: Kind,
-    /// Shared: the vanity code (required). Pool: optional claim code that
-    /// hands out the next unused pool code. Unique: not allowed.
-    #[serde(default)]
-    pub code: Option<String>,
-    pub discount: Discount,
-    /// Shared only and required there (null = unlimited).
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
-    pub total_limit: Option<Option<i32>>,
-    pub per_user_limit: i32,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    #[serde(default)]
-    pub home_region: Option<String>,
-    #[serde(default)]
-    pub release_on_refund: Option<bool>,
-    #[serde(default)]
-    pub audience: Option<Audience>,
-}
-
-/// Distinguishes `"total_limit": null` (present) from a missing key.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
-    Option::<i32>::deserialize(d).map(Some)
-}
+pub use coupon_api::campaign::{Audience, CampaignView, CreateCampaign, Kind};
 
 /// A create request that passed every check.
 #[derive(Debug, Clone)]
@@ -100,8 +36,13 @@ pub struct NewCampaign {
     pub audience: Option<Audience>,
 }
 
-impl CreateCampaign {
-    pub fn validate(self) -> Result<NewCampaign, ApiError> {
+/// The rules of a create request that serde cannot express.
+pub trait ValidateCampaign {
+    fn validate(self) -> Result<NewCampaign, ApiError>;
+}
+
+impl ValidateCampaign for CreateCampaign {
+    fn validate(self) -> Result<NewCampaign, ApiError> {
         let name = self.name.trim().to_owned();
         text::display("name", &name, MAX_NAME_LEN)?;
         let code = match (self.kind, self.code) {
@@ -225,58 +166,29 @@ impl Campaign {
     }
 }
 
-/// The campaign as API.md shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignView {
-    pub campaign_id: String,
-    pub name: String,
-    pub kind: Kind,
-    pub code: Option<String>,
-    pub discount: Discount,
-    pub total_limit: Option<i32>,
-    pub per_user_limit: i32,
-    #[serde(with = "utc")]
-    pub starts_at: DateTime<Utc>,
-    #[serde(with = "utc")]
-    pub ends_at: DateTime<Utc>,
-    pub home_region: String,
-    pub release_on_refund: bool,
-    pub audience: Option<Audience>,
-    /// `active` | `paused`.
-    pub status: String,
-    /// Active (unreleased) redemptions.
-    pub redeemed: i64,
-    /// Uses left; null when unlimited.
-    pub remaining: Option<i64>,
-    /// Generated codes (pool and unique campaigns).
-    pub codes: i64,
-    pub slot: u16,
-}
-
-impl CampaignView {
-    pub fn new(c: Campaign, region: &str, redeemed: i64, codes: i64) -> CampaignView {
-        let remaining = match c.kind {
-            Kind::Shared => c.total_limit.map(|t| (t as i64 - redeemed).max(0)),
-            Kind::Pool | Kind::Unique => Some((codes - redeemed).max(0)),
-        };
-        CampaignView {
-            campaign_id: c.campaign_id,
-            name: c.name,
-            kind: c.kind,
-            code: c.code,
-            discount: c.discount,
-            total_limit: c.total_limit,
-            per_user_limit: c.per_user_limit,
-            starts_at: c.starts_at,
-            ends_at: c.ends_at,
-            home_region: region.to_owned(),
-            release_on_refund: c.release_on_refund,
-            audience: c.audience,
-            status: if c.paused { "paused" } else { "active" }.to_owned(),
-            redeemed,
-            remaining,
-            codes,
-            slot: c.slot,
-        }
+/// The view of a stored campaign, with its counts.
+pub fn campaign_view(c: Campaign, region: &str, redeemed: i64, codes: i64) -> CampaignView {
+    let remaining = match c.kind {
+        Kind::Shared => c.total_limit.map(|t| (t as i64 - redeemed).max(0)),
+        Kind::Pool | Kind::Unique => Some((codes - redeemed).max(0)),
+    };
+    CampaignView {
+        campaign_id: c.campaign_id,
+        name: c.name,
+        kind: c.kind,
+        code: c.code,
+        discount: c.discount,
+        total_limit: c.total_limit,
+        per_user_limit: c.per_user_limit,
+        starts_at: c.starts_at,
+        ends_at: c.ends_at,
+        home_region: region.to_owned(),
+        release_on_refund: c.release_on_refund,
+        audience: c.audience,
+        status: if c.paused { "paused" } else { "active" }.to_owned(),
+        redeemed,
+        remaining,
+        codes,
+        slot: c.slot,
     }
 }

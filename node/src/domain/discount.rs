@@ -1,13 +1,7 @@
 //! The discount a campaign grants; frozen into every redemption as a snapshot.
 
 use crate::error::ApiError;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// Largest discount in minor units (10 billion major units of a currency
-/// with cents): far above any real coupon, and exact in every JSON client
-/// (below 2^53), unlike `i64::MAX`.
-pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+pub use coupon_api::discount::{Discount, MAX_AMOUNT_MINOR};
 
 /// Active ISO 4217 currency codes (funds and precious metals excluded).
 const ISO_4217: &[&str] = &[
@@ -26,68 +20,14 @@ const ISO_4217: &[&str] = &[
     "ZWG",
 ];
 
-/// Money is integer minor units plus an ISO 4217 currency (API.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Discount {
-    Amount {
-        /// 1 to 1000000000000.
-        amount_minor: i64,
-        /// An active ISO 4217 code such as `USD`.
-        currency: String,
-    },
-    Percent {
-        /// 1 to 100.
-        percent: u8,
-    },
-    FreeShipping,
+/// The discount rules the node enforces on a create request.
+pub trait DiscountRules {
+    fn validate(&self) -> Result<(), ApiError>;
 }
 
-/// The wire forms, one per variant, each refusing fields it does not have
-/// (serde's internally tagged enums ignore unknown fields, and a unit
-/// variant ignores everything, so `{"type":"free_shipping","percent":500}`
-/// would pass).
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Wire {
-    Amount(AmountWire),
-    Percent(PercentWire),
-    FreeShipping(FreeShippingWire),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AmountWire {
-    amount_minor: i64,
-    currency: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PercentWire {
-    percent: u8,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FreeShippingWire {}
-
-impl<'de> Deserialize<'de> for Discount {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Wire::deserialize(d)? {
-            Wire::Amount(a) => Discount::Amount {
-                amount_minor: a.amount_minor,
-                currency: a.currency,
-            },
-            Wire::Percent(p) => Discount::Percent { percent: p.percent },
-            Wire::FreeShipping(FreeShippingWire {}) => Discount::FreeShipping,
-        })
-    }
-}
-
-impl Discount {
+impl DiscountRules for Discount {
     /// Checks the ranges serde cannot express.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         match self {
             Discount::Amount {
                 amount_minor,

@@ -2,7 +2,7 @@
 
 use super::body::JsonBody;
 use crate::auth::Admin;
-use crate::domain::campaign::{CampaignView, CreateCampaign};
+use crate::domain::campaign::{campaign_view, CampaignView, CreateCampaign, ValidateCampaign};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{campaigns, slots};
@@ -24,8 +24,6 @@ pub fn router() -> Router<AppState> {
 
 /// Create a campaign. Its home slot is the vanity code's slot, or a random
 /// slot this region owns.
-#[utoipa::path(post, path = "/v1/campaigns", request_body = CreateCampaign,
-    responses((status = 201, body = CampaignView), (status = 400, description = "invalid_request")))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn create(
     State(state): State<AppState>,
@@ -90,8 +88,6 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[utoipa::path(get, path = "/v1/campaigns/{campaign_id}",
-    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn read(
     State(state): State<AppState>,
@@ -102,8 +98,6 @@ pub async fn read(
     Ok(Json(view(&state, &id).await?))
 }
 
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/pause",
-    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -113,8 +107,6 @@ pub async fn pause(
     set_paused(&state, &id, true).await
 }
 
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/resume",
-    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -126,8 +118,6 @@ pub async fn resume(
 
 /// Compare the campaign's Redis state with Postgres now, give back leaked
 /// claims older than the grace period, and rebuild on drift.
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/reconcile",
-    params(("campaign_id" = String, Path)), responses((status = 200, description = "reconcile report")))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn reconcile(
     State(state): State<AppState>,
@@ -182,5 +172,5 @@ pub async fn view(state: &AppState, id: &str) -> ApiResult<CampaignView> {
         .await?
         .ok_or(ApiError::NotFound("campaign"))?;
     let (redeemed, codes) = campaigns::counts(state.db(), id).await?;
-    Ok(CampaignView::new(c, state.region(), redeemed, codes))
+    Ok(campaign_view(c, state.region(), redeemed, codes))
 }

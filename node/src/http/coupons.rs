@@ -15,15 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+pub use coupon_api::coupons::{RedeemBody, ValidateBody};
 use std::net::SocketAddr;
-use utoipa::ToSchema;
 
 /// Header a router sets with the epoch it routed at; the fence checks it.
 pub const SLOT_EPOCH_HEADER: &str = "coupon-slot-epoch";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-/// Longest order id accepted.
-pub const MAX_ORDER_ID: usize = 255;
+/// Longest order id accepted, in characters.
+pub use coupon_api::limits::MAX_ORDER_ID;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,14 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/coupons/redeem", post(redeem))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ValidateBody {
-    pub code: String,
-}
-
-#[utoipa::path(post, path = "/v1/coupons/validate", request_body = ValidateBody,
-    responses((status = 200, body = Validation)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn validate(
     State(state): State<AppState>,
@@ -55,16 +46,6 @@ pub async fn validate(
     Ok(Json(v))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedeemBody {
-    pub code: String,
-    pub order_id: String,
-}
-
-#[utoipa::path(post, path = "/v1/coupons/redeem", request_body = RedeemBody,
-    params(("Idempotency-Key" = String, Header, description = "1-255 visible characters")),
-    responses((status = 201, body = Redemption), (status = 200, description = "replay", body = Redemption)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn redeem(
     State(state): State<AppState>,

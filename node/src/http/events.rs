@@ -2,55 +2,20 @@
 
 use super::body::QueryParams;
 use crate::auth::Admin;
-use crate::domain::time::utc;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::outbox;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+pub use coupon_api::events::{EventPage, EventView, FeedQuery};
 
-pub const MAX_EVENTS_PAGE: i64 = 1000;
+pub use coupon_api::limits::MAX_EVENTS_PAGE;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", get(feed))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct FeedQuery {
-    pub after: Option<String>,
-    pub limit: Option<i64>,
-    /// The region whose feed to read. Routers route on it and pass it on;
-    /// a node serves only its own and refuses another by name.
-    pub region: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    /// Deterministic per redemption and event type.
-    pub id: String,
-    /// `coupon.redeemed` | `coupon.released`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(with = "utc")]
-    pub at: DateTime<Utc>,
-    pub data: serde_json::Value,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    pub events: Vec<EventView>,
-    /// Cursor for the next call (same as `after` when nothing new). Never
-    /// moves past an event that can still commit: events of transactions
-    /// still running are held back until they finish.
-    pub next: String,
-}
-
-#[utoipa::path(get, path = "/v1/events", params(FeedQuery), responses((status = 200, body = EventPage)))]
 #[tracing::instrument(skip_all, fields(region = %state.region()))]
 pub async fn feed(
     State(state): State<AppState>,

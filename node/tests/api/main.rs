@@ -11,3 +11,4 @@ mod helpers;
 mod ownership;
 mod hostile;
 mod replay;
+mod tokens;

@@ -22,9 +22,6 @@ pub fn router() -> Router<AppState> {
 /// for them fail closed one by one, and a partition elsewhere must not pull
 /// this region's routers out of their Service. A peer that *rejects* our
 /// credentials still fails it (our key is wrong: stop a bad rollout).
-#[utoipa::path(get, path = "/readyz", tag = "ops",
-    params(("scope" = Option<String>, Query, description = "`all` (default) or `traffic`")),
-    responses((status = 200, description = "ready"), (status = 503, description = "names what is failing")))]
 pub async fn readyz(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let traffic = match q.as_deref().and_then(|q| q.strip_prefix("scope=")) {
         None if q.as_deref().unwrap_or("").is_empty() => false,
@@ -59,8 +56,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The cached map in API.md's shape; node URLs as this router uses them.
-#[utoipa::path(get, path = "/v1/cluster/map", tag = "ops",
-    responses((status = 200, description = "{version, regions, slots}"), (status = 503, description = "not loaded")))]
 pub async fn map(State(state): State<AppState>) -> Response {
     let Some(maps) = state.maps() else {
         return crate::error::RouterError::Unavailable("ownership map not loaded yet".into())
