@@ -277,7 +277,10 @@ pub async fn retry_ambiguous(
 pub async fn reconcile(h: &Harness, via: &str, campaign_id: &str) -> Value {
     let r = h
         .http
-        .post(format!("{}/v1/campaigns/{campaign_id}/reconcile", h.router(via)))
+        .post(format!(
+            "{}/v1/campaigns/{campaign_id}/reconcile",
+            h.router(via)
+        ))
         .bearer_auth(h.issuer.admin())
         .json(&json!({}))
         .send()

@@ -2,7 +2,6 @@
 
 use super::discount::{Discount, DiscountRules};
 use super::text;
-use super::time::utc;
 use crate::error::ApiError;
 use chrono::{DateTime, SubsecRound, Utc};
 use coupon_core::Code;
