@@ -181,7 +181,7 @@ async fn a_use_number_clash_keeps_the_claimed_seat() {
          FROM campaigns WHERE campaign_id = $1",
     )
     .bind(&id)
-    .bind(total as i32)
+    .bind(total)
     .execute(&mut *tx)
     .await
     .unwrap();
