@@ -65,11 +65,12 @@ for target in "router $router" "node $node"; do
     echo "== schemathesis: $1 ($2) as $who, ${per_run}s"
     # Which checks run, and the two operations whose cross-field rules the
     # document cannot state, are in deploy/schemathesis.toml.
-    "$st" --no-color --config-file "$root/deploy/schemathesis.toml" run "$2/openapi.json" \
+    # Run from the scratch folder: schemathesis keeps a cache in its cwd.
+    (cd "$work" && "$st" --no-color --config-file "$root/deploy/schemathesis.toml" run "$2/openapi.json" \
       --header "Authorization: Bearer $token" \
       --max-time "$per_run" --workers 2 --seed 1 --phases examples,fuzzing,stateful \
       --suppress-health-check all --generation-database none \
-      >"$work/st-$1-$who.txt" 2>&1 || { status=1; cat "$work/st-$1-$who.txt"; }
+      >"$work/st-$1-$who.txt" 2>&1) || { status=1; cat "$work/st-$1-$who.txt"; }
     tail -n 3 "$work/st-$1-$who.txt"
   done
 done
