@@ -131,7 +131,11 @@ fn finish(doc: utoipa::openapi::OpenApi, server: Server) -> Value {
     schemas["GenerateCodesRequest"] = GenerateCodesRequest::json();
     // A discount is exactly one of its variants: no field of another
     // variant, nothing unknown (`{"type": "free_shipping", "percent": 5}`).
-    for variant in schemas["Discount"]["oneOf"].as_array_mut().into_iter().flatten() {
+    for variant in schemas["Discount"]["oneOf"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
         variant["additionalProperties"] = json!(false);
     }
     v["components"]["securitySchemes"] = json!({
