@@ -63,14 +63,14 @@ for target in "router $router" "node $node"; do
     token=$admin
     [ "$who" = user ] && token=$user
     echo "== schemathesis: $1 ($2) as $who, ${per_run}s"
-    # A node answers 421 for slots it does not own (routers act on it);
-    # that answer is documented, so it is no contradiction.
-    "$st" --no-color --config-file "$root/deploy/schemathesis.toml" run "$2/openapi.json" \
+    # Which checks run, and the two operations whose cross-field rules the
+    # document cannot state, are in deploy/schemathesis.toml.
+    # Run from the scratch folder: schemathesis keeps a cache in its cwd.
+    (cd "$work" && "$st" --no-color --config-file "$root/deploy/schemathesis.toml" run "$2/openapi.json" \
       --header "Authorization: Bearer $token" \
-      --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,positive_data_acceptance \
       --max-time "$per_run" --workers 2 --seed 1 --phases examples,fuzzing,stateful \
       --suppress-health-check all --generation-database none \
-      >"$work/st-$1-$who.txt" 2>&1 || { status=1; cat "$work/st-$1-$who.txt"; }
+      >"$work/st-$1-$who.txt" 2>&1) || { status=1; cat "$work/st-$1-$who.txt"; }
     tail -n 3 "$work/st-$1-$who.txt"
   done
 done

@@ -129,6 +129,15 @@ fn finish(doc: utoipa::openapi::OpenApi, server: Server) -> Value {
     let schemas = &mut v["components"]["schemas"];
     schemas["CreateCampaignRequest"] = CreateCampaignRequest::json();
     schemas["GenerateCodesRequest"] = GenerateCodesRequest::json();
+    // A discount is exactly one of its variants: no field of another
+    // variant, nothing unknown (`{"type": "free_shipping", "percent": 5}`).
+    for variant in schemas["Discount"]["oneOf"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        variant["additionalProperties"] = json!(false);
+    }
     v["components"]["securitySchemes"] = json!({
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "User tokens (`sub` = user id, role `user`) and admin tokens (role `admin`)"}

@@ -110,6 +110,12 @@ fn the_create_body_states_each_kinds_fields_and_bounds() {
         "unique campaigns have no code"
     );
     let discount = &doc["components"]["schemas"]["Discount"];
+    for variant in discount["oneOf"]
+        .as_array()
+        .expect("one schema per variant")
+    {
+        assert_eq!(variant["additionalProperties"], false, "{variant}");
+    }
     let text = discount.to_string();
     assert!(
         text.contains("\"maximum\":100") && text.contains("^[A-Z]{3}$"),
