@@ -69,6 +69,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Reconciler passes over a campaign.",
     ),
     (
+        "coupon_reconcile_failures_total",
+        Kind::Counter,
+        "Periodic reconcile passes that failed (Redis or Postgres unreachable).",
+    ),
+    (
         "coupon_reconcile_leaks_returned_total",
         Kind::Counter,
         "Leaked Redis claims (no Postgres row after the grace period) given back.",
