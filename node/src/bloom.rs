@@ -121,7 +121,10 @@ impl IssueLease {
         self.renew.abort();
         let mut r = self.redis.clone();
         let mut p = redis::pipe();
-        p.zrem(JOBS_KEY, &self.job).ignore().incr(VERSION_KEY, 1).ignore();
+        p.zrem(JOBS_KEY, &self.job)
+            .ignore()
+            .incr(VERSION_KEY, 1)
+            .ignore();
         if let Err(e) = p.query_async::<()>(&mut r).await {
             tracing::warn!(error = %e, "could not retire the code-issuing lease; it expires");
         }

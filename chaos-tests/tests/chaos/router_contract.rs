@@ -34,11 +34,7 @@ async fn routers_answer_in_the_contracts_order_and_shape() {
     let user = h.issuer.user("u1");
 
     // The feed of another region, through this region's router.
-    let (status, body) = get_json(
-        &h.http,
-        &format!("{us}/v1/events?region=eu&limit=5"),
-    )
-    .await;
+    let (status, body) = get_json(&h.http, &format!("{us}/v1/events?region=eu&limit=5")).await;
     assert_eq!(status, 401, "no token: {body}");
     let resp = h
         .http
@@ -51,7 +47,12 @@ async fn routers_answer_in_the_contracts_order_and_shape() {
     assert_eq!(status, 200, "seed {}: {body}", h.seed);
 
     // A wrong method: 405 problem+json naming what is allowed.
-    let resp = h.http.get(format!("{us}/v1/coupons/redeem")).send().await.unwrap();
+    let resp = h
+        .http
+        .get(format!("{us}/v1/coupons/redeem"))
+        .send()
+        .await
+        .unwrap();
     let (status, ct, allow, body) = answer(resp).await;
     assert_eq!(status, 405, "{body}");
     assert_eq!(ct, "application/problem+json");
@@ -68,7 +69,11 @@ async fn routers_answer_in_the_contracts_order_and_shape() {
         .await
         .unwrap();
     let (status, _, _, body) = answer(resp).await;
-    assert_eq!((status, body["code"].clone()), (400, json!("idempotency_key_missing")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!("idempotency_key_missing")),
+        "{body}"
+    );
     // A user creating a campaign with a region nobody has → 403, not 400.
     let resp = h
         .http
@@ -79,7 +84,11 @@ async fn routers_answer_in_the_contracts_order_and_shape() {
         .await
         .unwrap();
     let (status, _, _, body) = answer(resp).await;
-    assert_eq!((status, body["code"].clone()), (403, json!("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!("forbidden")),
+        "{body}"
+    );
     // A user reading an id that cannot be one → 403, not 404.
     let resp = h
         .http
@@ -89,7 +98,11 @@ async fn routers_answer_in_the_contracts_order_and_shape() {
         .await
         .unwrap();
     let (status, _, _, body) = answer(resp).await;
-    assert_eq!((status, body["code"].clone()), (403, json!("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!("forbidden")),
+        "{body}"
+    );
     // An admin gets the validation answer, naming the field.
     let resp = h
         .http

@@ -105,7 +105,8 @@ impl ClaimEngine for RedisClaim {
         Box::pin(async move {
             let k = Keys::new(&req.campaign.campaign_id);
             let mut r = self.redis.clone();
-            let marker = bounded(r.get::<_, Option<String>>(k.inflight(&req.user, req.key.as_str())));
+            let marker =
+                bounded(r.get::<_, Option<String>>(k.inflight(&req.user, req.key.as_str())));
             matches!(marker.await, Ok(Some(m)) if m == "claim")
         })
     }

@@ -34,7 +34,10 @@ pub fn no_control(field: &str, value: &str) -> Result<(), ApiError> {
     match value.chars().find(|c| c.is_control()) {
         Some(c) => Err(ApiError::invalid(
             field,
-            format!("{field} must not contain control characters (found U+{:04X})", c as u32),
+            format!(
+                "{field} must not contain control characters (found U+{:04X})",
+                c as u32
+            ),
         )),
         None => Ok(()),
     }
@@ -64,7 +67,10 @@ pub fn user_ids(field: &str, users: &[String]) -> Result<(), ApiError> {
         let name = format!("{field}[{i}]");
         display(&name, u, MAX_USER_ID)?;
         if !seen.insert(u.as_str()) {
-            return Err(ApiError::invalid(name, format!("user `{u}` is listed twice")));
+            return Err(ApiError::invalid(
+                name,
+                format!("user `{u}` is listed twice"),
+            ));
         }
     }
     Ok(())

@@ -63,7 +63,7 @@ pub struct RedeemBody {
 }
 
 #[utoipa::path(post, path = "/v1/coupons/redeem", request_body = RedeemBody,
-    params(("Idempotency-Key" = String, Header, description = "1-255 visible characters")),
+    params(("Idempotency-Key" = String, Header, description = "1-255 visible characters, scoped to the caller and the campaign: the same key on another campaign is another request (docs/decisions.md)")),
     responses((status = 201, body = Redemption), (status = 200, description = "replay", body = Redemption)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn redeem(

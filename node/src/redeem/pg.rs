@@ -39,7 +39,9 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
     if !locked {
         return Err(ApiError::IdempotencyInFlight);
     }
-    if let Some(prior) = redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await? {
+    if let Some(prior) =
+        redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await?
+    {
         return replay(prior, &req.request_hash);
     }
     let mut hint = hint;
@@ -116,7 +118,9 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
             .await?;
         let Some(row) = row else {
             // Lost a race on a seat, code or use number: pick again.
-            if let Some(prior) = redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await? {
+            if let Some(prior) =
+                redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await?
+            {
                 return replay(prior, &req.request_hash);
             }
             // Keep what we reserved unless it was the clash: a use-number
@@ -335,13 +339,12 @@ pub async fn token_free(db: &PgPool, c: &Campaign, token: &str) -> ApiResult<boo
             Ok(!held && seat >= 1 && c.total_limit.is_some_and(|t| seat <= t))
         }
         Kind::Pool | Kind::Unique => {
-            let used: Option<bool> = sqlx::query_scalar(
-                "SELECT used FROM codes WHERE code = $1 AND campaign_id = $2",
-            )
-            .bind(token)
-            .bind(&c.campaign_id)
-            .fetch_optional(db)
-            .await?;
+            let used: Option<bool> =
+                sqlx::query_scalar("SELECT used FROM codes WHERE code = $1 AND campaign_id = $2")
+                    .bind(token)
+                    .bind(&c.campaign_id)
+                    .fetch_optional(db)
+                    .await?;
             Ok(used == Some(false))
         }
     }
@@ -371,7 +374,14 @@ pub async fn replay_only(
     req: &RedeemRequest,
 ) -> ApiResult<Option<redemptions::Redemption>> {
     let mut conn = db.acquire().await?;
-    match redemptions::by_key(&mut conn, &req.campaign.campaign_id, &req.user, req.key.as_str()).await? {
+    match redemptions::by_key(
+        &mut conn,
+        &req.campaign.campaign_id,
+        &req.user,
+        req.key.as_str(),
+    )
+    .await?
+    {
         Some(prior) => replay(prior, &req.request_hash).map(|o| Some(o.redemption)),
         None => Ok(None),
     }

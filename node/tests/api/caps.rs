@@ -22,7 +22,11 @@ fn body(code: &str, total: i64) -> Value {
 async fn a_cap_above_the_bound_is_refused_and_the_largest_cap_costs_nothing() {
     let app = TestApp::spawn().await;
     let r = app
-        .post("/v1/campaigns", Some(&app.admin()), &body("TOOHUGE", 2_000_000_000))
+        .post(
+            "/v1/campaigns",
+            Some(&app.admin()),
+            &body("TOOHUGE", 2_000_000_000),
+        )
         .await;
     let s = r.status();
     let b: Value = r.json().await.unwrap();
@@ -45,8 +49,15 @@ async fn a_cap_above_the_bound_is_refused_and_the_largest_cap_costs_nothing() {
         .await
         .expect("create answers within 5 s");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert!(started.elapsed() < Duration::from_secs(2), "create took {:?}", started.elapsed());
-    let id = r.json::<Value>().await.unwrap()["campaign_id"].as_str().unwrap().to_owned();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "create took {:?}",
+        started.elapsed()
+    );
+    let id = r.json::<Value>().await.unwrap()["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (s, b, _) = app.redeem("u1", "k1", "HUGE", "o").await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let mut r = redis::Client::open(stores().redis.url())
@@ -61,7 +72,11 @@ async fn a_cap_above_the_bound_is_refused_and_the_largest_cap_costs_nothing() {
         MAX_TOTAL_LIMIT as i64 - 1
     );
     let v: Value = app
-        .post("/v1/coupons/validate", Some(&app.user("u2")), &json!({"code": "HUGE"}))
+        .post(
+            "/v1/coupons/validate",
+            Some(&app.user("u2")),
+            &json!({"code": "HUGE"}),
+        )
         .await
         .json()
         .await
@@ -81,6 +96,10 @@ async fn the_postgres_seat_pick_does_not_grow_with_the_cap() {
         let started = Instant::now();
         let (s, b, _) = app.redeem(&format!("u{i}"), "k", "HUGEPG", "o").await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
-        assert!(started.elapsed() < Duration::from_secs(1), "redeem took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "redeem took {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -260,10 +260,12 @@ async fn postgres_refuses_any_change_to_a_redemption_but_its_release() {
     campaign(&app.db, "c1", "shared", Some(2), 1).await;
     campaign(&app.db, "c2", "shared", Some(2), 1).await;
     campaign(&app.db, "p1", "pool", None, 1).await;
-    sqlx::query("INSERT INTO codes (code, campaign_id, seq) VALUES ('C1', 'p1', 1), ('C2', 'p1', 2)")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO codes (code, campaign_id, seq) VALUES ('C1', 'p1', 1), ('C2', 'p1', 2)",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     insert(&app.db, "r1", shared("c1", "u1", "k", 1, 1))
         .await
         .unwrap();
@@ -288,19 +290,31 @@ async fn postgres_refuses_any_change_to_a_redemption_but_its_release() {
         "discount = '{\"type\":\"percent\",\"percent\":100}'",
     ] {
         assert_eq!(
-            constraint_of(&app.db, &format!("UPDATE redemptions SET {set} WHERE redemption_id = 'r1'")).await,
+            constraint_of(
+                &app.db,
+                &format!("UPDATE redemptions SET {set} WHERE redemption_id = 'r1'")
+            )
+            .await,
             Some("redemptions_immutable".to_owned()),
             "{set}"
         );
     }
     assert_eq!(
-        constraint_of(&app.db, "UPDATE redemptions SET pool_code = 'C2' WHERE redemption_id = 'rp'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE redemptions SET pool_code = 'C2' WHERE redemption_id = 'rp'"
+        )
+        .await,
         Some("redemptions_immutable".to_owned())
     );
     // The release is the one change allowed, once.
     release(&app.db, "r1").await;
     assert_eq!(
-        constraint_of(&app.db, "UPDATE redemptions SET release_reason = 'other' WHERE redemption_id = 'r1'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE redemptions SET release_reason = 'other' WHERE redemption_id = 'r1'"
+        )
+        .await,
         Some("redemptions_immutable".to_owned())
     );
     assert_eq!(
@@ -309,11 +323,19 @@ async fn postgres_refuses_any_change_to_a_redemption_but_its_release() {
     );
     // The same holds for the rows the limits rest on.
     assert_eq!(
-        constraint_of(&app.db, "UPDATE codes SET campaign_id = 'c2' WHERE code = 'C2'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE codes SET campaign_id = 'c2' WHERE code = 'C2'"
+        )
+        .await,
         Some("codes_immutable".to_owned())
     );
     assert_eq!(
-        constraint_of(&app.db, "UPDATE codes SET intended_user = 'u9' WHERE code = 'C2'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE codes SET intended_user = 'u9' WHERE code = 'C2'"
+        )
+        .await,
         Some("codes_immutable".to_owned())
     );
     sqlx::query("UPDATE codes SET used = true WHERE code = 'C2'")
@@ -321,19 +343,33 @@ async fn postgres_refuses_any_change_to_a_redemption_but_its_release() {
         .await
         .unwrap();
     assert_eq!(
-        constraint_of(&app.db, "UPDATE campaigns SET slot = 2 WHERE campaign_id = 'c1'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE campaigns SET slot = 2 WHERE campaign_id = 'c1'"
+        )
+        .await,
         Some("campaigns_identity_immutable".to_owned())
     );
     assert_eq!(
-        constraint_of(&app.db, "UPDATE campaigns SET code = 'NEWCODE' WHERE campaign_id = 'c1'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE campaigns SET code = 'NEWCODE' WHERE campaign_id = 'c1'"
+        )
+        .await,
         Some("campaigns_identity_immutable".to_owned())
     );
-    sqlx::query("INSERT INTO outbox (event_id, type, campaign_id, data) VALUES ('e1', 't', 'c1', '{}')")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, type, campaign_id, data) VALUES ('e1', 't', 'c1', '{}')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     assert_eq!(
-        constraint_of(&app.db, "UPDATE outbox SET data = '{\"forged\":true}' WHERE event_id = 'e1'").await,
+        constraint_of(
+            &app.db,
+            "UPDATE outbox SET data = '{\"forged\":true}' WHERE event_id = 'e1'"
+        )
+        .await,
         Some("outbox_append_only".to_owned())
     );
 }

@@ -364,7 +364,8 @@ async fn bloom_rejects(app: &TestApp) -> u64 {
 
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter_only_until_it_expires() {
+async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter_only_until_it_expires(
+) {
     let scenario = fail::FailScenario::setup();
     let app = TestApp::spawn().await;
     let c = app.campaign(json!({"kind": "pool", "code": null})).await;
@@ -374,7 +375,9 @@ async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter
         let bogus = coupon_core::GeneratedCode::random(slot, &mut rand::thread_rng());
         let app = &app;
         async move {
-            let (s, b, _) = app.redeem("prober", &format!("k{i}"), bogus.as_str(), "o").await;
+            let (s, b, _) = app
+                .redeem("prober", &format!("k{i}"), bogus.as_str(), "o")
+                .await;
             assert_problem(s, &b, 404, "unknown_code");
         }
     };
@@ -386,7 +389,11 @@ async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let before = bloom_rejects(&app).await;
     probe(0).await;
-    assert_eq!(bloom_rejects(&app).await, before, "trusted during a live job");
+    assert_eq!(
+        bloom_rejects(&app).await,
+        before,
+        "trusted during a live job"
+    );
     // ...and once it lapses, it is again.
     let started = std::time::Instant::now();
     for i in 1..100 {
@@ -397,7 +404,10 @@ async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    panic!("the filter was still untrusted {:?} after the job died", started.elapsed());
+    panic!(
+        "the filter was still untrusted {:?} after the job died",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

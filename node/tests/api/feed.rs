@@ -9,7 +9,10 @@ use std::time::Duration;
 
 async fn poll(app: &TestApp, after: &str, seen: &mut HashSet<String>) -> String {
     let page: Value = app
-        .get(&format!("/v1/events?after={after}&limit=1000"), Some(&app.admin()))
+        .get(
+            &format!("/v1/events?after={after}&limit=1000"),
+            Some(&app.admin()),
+        )
         .await
         .json()
         .await
@@ -57,7 +60,10 @@ async fn a_consumer_never_skips_an_event_of_a_transaction_open_across_its_polls(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(seen.contains(&fast), "the committed redeem never appeared: {seen:?}");
+    assert!(
+        seen.contains(&fast),
+        "the committed redeem never appeared: {seen:?}"
+    );
     assert!(
         seen.contains("slow:coupon.redeemed"),
         "the cursor moved past the slow transaction's event: {seen:?}"

@@ -45,7 +45,13 @@ fn campaign_body(over: Value) -> Value {
     body
 }
 
-async fn raw(app: &TestApp, method: Method, path: &str, token: &str, body: &str) -> reqwest::Response {
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> reqwest::Response {
     app.http
         .request(method, format!("{}{path}", app.base))
         .bearer_auth(token)
@@ -55,6 +61,11 @@ async fn raw(app: &TestApp, method: Method, path: &str, token: &str, body: &str)
         .send()
         .await
         .unwrap()
+}
+
+/// A POST of `body` as sent, answered as a problem.
+async fn post_raw(app: &TestApp, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
+    problem(raw(app, Method::POST, path, token, body).await).await
 }
 
 async fn campaigns(app: &TestApp) -> i64 {
@@ -72,25 +83,44 @@ async fn control_characters_are_refused_naming_the_field() {
         (json!({"name": "Black\u{0}Friday"}), "name"),
         (json!({"name": "Black\u{202E}Friday"}), "name"),
         (json!({"name": "Black\u{7}Friday"}), "name"),
-        (json!({"audience": {"users": ["u1", "u\u{0}2"]}}), "audience.users[1]"),
-        (json!({"audience": {"users": ["u1", ""]}}), "audience.users[1]"),
-        (json!({"audience": {"users": ["u1", "u1"]}}), "audience.users[1]"),
+        (
+            json!({"audience": {"users": ["u1", "u\u{0}2"]}}),
+            "audience.users[1]",
+        ),
+        (
+            json!({"audience": {"users": ["u1", ""]}}),
+            "audience.users[1]",
+        ),
+        (
+            json!({"audience": {"users": ["u1", "u1"]}}),
+            "audience.users[1]",
+        ),
         (json!({"home_region": "u\u{0}s"}), "home_region"),
     ] {
-        let (s, b) = problem(app.post("/v1/campaigns", Some(&admin), &campaign_body(over.clone())).await).await;
+        let (s, b) = problem(
+            app.post("/v1/campaigns", Some(&admin), &campaign_body(over.clone()))
+                .await,
+        )
+        .await;
         assert_invalid(s, &b, field);
     }
     assert_eq!(campaigns(&app).await, 0, "nothing half-written");
     let c = app
-        .campaign(json!({"kind": "shared", "code": "CTRL", "total_limit": 5, "release_on_refund": true}))
+        .campaign(
+            json!({"kind": "shared", "code": "CTRL", "total_limit": 5, "release_on_refund": true}),
+        )
         .await;
     let (s, b, _) = app.redeem("u1", "k1", "CTRL", "ord\u{0}1").await;
     assert_invalid(s, &b, "order_id");
     let (s, b, _) = app.redeem("u1", "k2", "CT\u{0}RL", "o").await;
     assert_invalid(s, &b, "code");
     let (s, b) = problem(
-        app.post("/v1/coupons/validate", Some(&app.user("u1")), &json!({"code": "CT\u{0}RL"}))
-            .await,
+        app.post(
+            "/v1/coupons/validate",
+            Some(&app.user("u1")),
+            &json!({"code": "CT\u{0}RL"}),
+        )
+        .await,
     )
     .await;
     assert_invalid(s, &b, "code");
@@ -107,7 +137,11 @@ async fn control_characters_are_refused_naming_the_field() {
     )
     .await;
     assert_invalid(s, &b, "reason");
-    assert_eq!(app.active_redemptions(c["campaign_id"].as_str().unwrap()).await, 1);
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        1
+    );
     // Unique codes: a NUL or a duplicate among intended users is a 400, not
     // a job that fails with a raw Postgres error.
     let u = app.campaign(json!({"kind": "unique", "code": null})).await;
@@ -116,7 +150,11 @@ async fn control_characters_are_refused_naming_the_field() {
         (json!(["a", "b\u{0}"]), "intended_users[1]"),
         (json!(["a", "b", "a"]), "intended_users[2]"),
     ] {
-        let (s, b) = problem(app.post(&path, Some(&admin), &json!({"intended_users": users})).await).await;
+        let (s, b) = problem(
+            app.post(&path, Some(&admin), &json!({"intended_users": users}))
+                .await,
+        )
+        .await;
         assert_invalid(s, &b, field);
     }
 }
@@ -132,10 +170,11 @@ async fn the_attempt_log_keeps_every_attempt_even_one_with_a_nul() {
     let _ = app.redeem("bot", "k3", "TRAIL", "o").await;
     let mut logged = 0i64;
     for _ in 0..50 {
-        logged = sqlx::query_scalar("SELECT count(*) FROM redemption_attempts WHERE user_id = 'bot'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+        logged =
+            sqlx::query_scalar("SELECT count(*) FROM redemption_attempts WHERE user_id = 'bot'")
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
         if logged == 3 {
             break;
         }
@@ -161,29 +200,46 @@ async fn text_after_the_json_document_is_refused() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let body = campaign_body(json!({})).to_string() + "}]x";
-    let (s, b) = problem(raw(&app, Method::POST, "/v1/campaigns", &admin, &body).await).await;
+    let (s, b) = post_raw(&app, "/v1/campaigns", &admin, &body).await;
     assert_problem(s, &b, 400, "invalid_request");
     assert_eq!(campaigns(&app).await, 0);
     let c = app
         .campaign(json!({"kind": "shared", "code": "TRAILING", "total_limit": 5, "release_on_refund": true}))
         .await;
     let user = app.user("u1");
-    let (s, b) = problem(raw(&app, Method::POST, "/v1/coupons/validate", &user, r#"{"code":"TRAILING"}}"#).await).await;
+    let (s, b) = post_raw(
+        &app,
+        "/v1/coupons/validate",
+        &user,
+        r#"{"code":"TRAILING"}}"#,
+    )
+    .await;
     assert_problem(s, &b, 400, "invalid_request");
-    let (s, b) = problem(
-        raw(&app, Method::POST, "/v1/coupons/redeem", &user, r#"{"code":"TRAILING","order_id":"o"} x"#).await,
+    let (s, b) = post_raw(
+        &app,
+        "/v1/coupons/redeem",
+        &user,
+        r#"{"code":"TRAILING","order_id":"o"} x"#,
     )
     .await;
     assert_problem(s, &b, 400, "invalid_request");
     let (s, r, _) = app.redeem("u1", "k", "TRAILING", "o").await;
     assert_eq!(s, StatusCode::CREATED);
-    let path = format!("/v1/redemptions/{}/release", r["redemption_id"].as_str().unwrap());
-    let (s, b) = problem(raw(&app, Method::POST, &path, &admin, r#"{"reason":"refund"}}}]]x"#).await).await;
+    let path = format!(
+        "/v1/redemptions/{}/release",
+        r["redemption_id"].as_str().unwrap()
+    );
+    let (s, b) = post_raw(&app, &path, &admin, r#"{"reason":"refund"}}}]]x"#).await;
     assert_problem(s, &b, 400, "invalid_request");
-    assert_eq!(app.active_redemptions(c["campaign_id"].as_str().unwrap()).await, 1, "not released");
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        1,
+        "not released"
+    );
     let u = app.campaign(json!({"kind": "pool", "code": null})).await;
     let path = format!("/v1/campaigns/{}/codes", u["campaign_id"].as_str().unwrap());
-    let (s, b) = problem(raw(&app, Method::POST, &path, &admin, r#"{"count":5} {"count":5}"#).await).await;
+    let (s, b) = post_raw(&app, &path, &admin, r#"{"count":5} {"count":5}"#).await;
     assert_problem(s, &b, 400, "invalid_request");
 }
 
@@ -199,7 +255,10 @@ async fn discounts_refuse_unknown_fields_unknown_currencies_and_absurd_amounts()
         let body = campaign_body(json!({"discount": discount.clone()}));
         let (s, b) = problem(app.post("/v1/campaigns", Some(&app.admin()), &body).await).await;
         assert_problem(s, &b, 400, "invalid_request");
-        assert!(b["field"].as_str().unwrap_or("").starts_with("discount"), "{discount}: {b}");
+        assert!(
+            b["field"].as_str().unwrap_or("").starts_with("discount"),
+            "{discount}: {b}"
+        );
     }
     assert_eq!(campaigns(&app).await, 0);
 }
@@ -261,7 +320,10 @@ async fn a_wrong_method_is_405_problem_json_with_allow() {
             .to_owned();
         let (s, b) = problem(resp).await;
         assert_problem(s, &b, 405, "method_not_allowed");
-        assert!(allowed.contains(allow), "{method} {path}: Allow = {allowed:?}");
+        assert!(
+            allowed.contains(allow),
+            "{method} {path}: Allow = {allowed:?}"
+        );
     }
 }
 
@@ -270,8 +332,12 @@ async fn callers_are_authorized_before_their_input_is_validated() {
     let app = TestApp::spawn().await;
     // A user creating a campaign with a broken body: 403, not 400.
     let (s, b) = problem(
-        app.post("/v1/campaigns", Some(&app.user("u1")), &json!({"name": "x\u{0}", "kind": 7}))
-            .await,
+        app.post(
+            "/v1/campaigns",
+            Some(&app.user("u1")),
+            &json!({"name": "x\u{0}", "kind": 7}),
+        )
+        .await,
     )
     .await;
     assert_problem(s, &b, 403, "forbidden");

@@ -1,7 +1,7 @@
 //! API tests against a real node, Postgres and Redis (one binary, shared helpers).
 
-mod concurrency;
 mod caps;
+mod concurrency;
 mod constraints;
 mod errors;
 mod faults;

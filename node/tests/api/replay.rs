@@ -44,7 +44,9 @@ fn assert_replayed(s: StatusCode, b: &Value, h: &reqwest::header::HeaderMap, fir
 async fn a_retry_of_a_success_replays_whatever_redis_says() {
     let app = TestApp::spawn().await;
     let c = app
-        .campaign(json!({"kind": "shared", "code": "LOSTMARK", "total_limit": 1, "per_user_limit": 2}))
+        .campaign(
+            json!({"kind": "shared", "code": "LOSTMARK", "total_limit": 1, "per_user_limit": 2}),
+        )
         .await;
     let id = c["campaign_id"].as_str().unwrap();
     let mut r = redis().await;
@@ -137,17 +139,27 @@ async fn a_stale_pool_code_from_redis_falls_back_to_postgres_and_leaves_redis() 
         .unwrap();
     let _: () = r.srem(k.free(), fresh).await.unwrap();
     let (s, b, _) = app.redeem("u1", "k1", "STALEPOOL", "o").await;
-    assert_eq!(s, StatusCode::CREATED, "Postgres must pop a code itself: {b}");
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "Postgres must pop a code itself: {b}"
+    );
     assert_eq!(b["assigned_code"], fresh.as_str(), "{b}");
     let listed: Vec<String> = r.smembers(k.free()).await.unwrap();
-    assert!(listed.is_empty(), "the used code went back to Redis: {listed:?}");
+    assert!(
+        listed.is_empty(),
+        "the used code went back to Redis: {listed:?}"
+    );
     // Stale again, and nothing left in Postgres: exhausted, and the used
     // code still does not go back.
     let _: () = r.sadd(k.free(), stale).await.unwrap();
     let (s, b, _) = app.redeem("u2", "k2", "STALEPOOL", "o").await;
     assert_problem(s, &b, 410, "exhausted");
     let listed: Vec<String> = r.smembers(k.free()).await.unwrap();
-    assert!(listed.is_empty(), "the used code went back to Redis: {listed:?}");
+    assert!(
+        listed.is_empty(),
+        "the used code went back to Redis: {listed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +181,7 @@ async fn a_use_number_clash_keeps_the_claimed_seat() {
          FROM campaigns WHERE campaign_id = $1",
     )
     .bind(&id)
-    .bind(total as i32)
+    .bind(total)
     .execute(&mut *tx)
     .await
     .unwrap();
