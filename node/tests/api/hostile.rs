@@ -63,6 +63,11 @@ async fn raw(
         .unwrap()
 }
 
+/// A POST of `body` as sent, answered as a problem.
+async fn post_raw(app: &TestApp, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
+    problem(raw(app, Method::POST, path, token, body).await).await
+}
+
 async fn campaigns(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM campaigns")
         .fetch_one(&app.db)
@@ -195,34 +200,26 @@ async fn text_after_the_json_document_is_refused() {
     let app = TestApp::spawn().await;
     let admin = app.admin();
     let body = campaign_body(json!({})).to_string() + "}]x";
-    let (s, b) = problem(raw(&app, Method::POST, "/v1/campaigns", &admin, &body).await).await;
+    let (s, b) = post_raw(&app, "/v1/campaigns", &admin, &body).await;
     assert_problem(s, &b, 400, "invalid_request");
     assert_eq!(campaigns(&app).await, 0);
     let c = app
         .campaign(json!({"kind": "shared", "code": "TRAILING", "total_limit": 5, "release_on_refund": true}))
         .await;
     let user = app.user("u1");
-    let (s, b) = problem(
-        raw(
-            &app,
-            Method::POST,
-            "/v1/coupons/validate",
-            &user,
-            r#"{"code":"TRAILING"}}"#,
-        )
-        .await,
+    let (s, b) = post_raw(
+        &app,
+        "/v1/coupons/validate",
+        &user,
+        r#"{"code":"TRAILING"}}"#,
     )
     .await;
     assert_problem(s, &b, 400, "invalid_request");
-    let (s, b) = problem(
-        raw(
-            &app,
-            Method::POST,
-            "/v1/coupons/redeem",
-            &user,
-            r#"{"code":"TRAILING","order_id":"o"} x"#,
-        )
-        .await,
+    let (s, b) = post_raw(
+        &app,
+        "/v1/coupons/redeem",
+        &user,
+        r#"{"code":"TRAILING","order_id":"o"} x"#,
     )
     .await;
     assert_problem(s, &b, 400, "invalid_request");
@@ -232,17 +229,7 @@ async fn text_after_the_json_document_is_refused() {
         "/v1/redemptions/{}/release",
         r["redemption_id"].as_str().unwrap()
     );
-    let (s, b) = problem(
-        raw(
-            &app,
-            Method::POST,
-            &path,
-            &admin,
-            r#"{"reason":"refund"}}}]]x"#,
-        )
-        .await,
-    )
-    .await;
+    let (s, b) = post_raw(&app, &path, &admin, r#"{"reason":"refund"}}}]]x"#).await;
     assert_problem(s, &b, 400, "invalid_request");
     assert_eq!(
         app.active_redemptions(c["campaign_id"].as_str().unwrap())
@@ -252,17 +239,7 @@ async fn text_after_the_json_document_is_refused() {
     );
     let u = app.campaign(json!({"kind": "pool", "code": null})).await;
     let path = format!("/v1/campaigns/{}/codes", u["campaign_id"].as_str().unwrap());
-    let (s, b) = problem(
-        raw(
-            &app,
-            Method::POST,
-            &path,
-            &admin,
-            r#"{"count":5} {"count":5}"#,
-        )
-        .await,
-    )
-    .await;
+    let (s, b) = post_raw(&app, &path, &admin, r#"{"count":5} {"count":5}"#).await;
     assert_problem(s, &b, 400, "invalid_request");
 }
 
