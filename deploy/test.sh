@@ -11,7 +11,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features coupon-node/failpoints -- -D warnings
 # Multi-process tests start the built binaries of other crates.
 cargo build --workspace --bins --features coupon-node/failpoints
-# Failpoints are compiled in for the fault tests only (DESIGN.md §8).
+# Failpoints are compiled in for the fault tests only (docs/architecture.md §8).
 cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "$@"
 # The same concurrency and crash suites on the Postgres-only claim engine
 # (the node reads COUPON_CLAIM_ENGINE itself; the Redis-fault tests are

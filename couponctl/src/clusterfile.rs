@@ -1,5 +1,5 @@
 //! The cluster file: how couponctl finds a cluster. `couponctl dev up`
-//! writes `.coupon/dev-cluster.json` (API.md's shape); an operator writes
+//! writes `.coupon/dev-cluster.json` (docs/api.md's shape); an operator writes
 //! the same shape by hand for a deployment (`deploy/couponctl.example.json`)
 //! and points `--cluster-file` or `COUPONCTL_CONFIG` at it.
 //!
@@ -37,7 +37,7 @@ pub struct ClusterFile {
     /// through [`ADMIN_TOKEN_ENV`] instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<IssuerEntry>,
-    /// Where the regions' service keys live (extension of API.md's shape).
+    /// Where the regions' service keys live (extension of docs/api.md's shape).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_keys: Option<ServiceKeysEntry>,
     /// File holding the raft group's admin token (extension).
@@ -70,7 +70,7 @@ pub struct RegionEntry {
     /// Local cluster only: the processes running in the region.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pids: BTreeMap<String, u32>,
-    /// Where the region's standby lives (API.md; written once standbys exist).
+    /// Where the region's standby lives (docs/api.md; written once standbys exist).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<serde_json::Value>,
 }

@@ -1,5 +1,5 @@
 //! `couponctl doctor`: checks every store and peer credential of a running
-//! cluster before a deploy (DESIGN.md §5) and says what is wrong.
+//! cluster before a deploy (docs/architecture.md §5) and says what is wrong.
 //!
 //! Per region: Postgres answers and owns the slots the raft map gives it,
 //! Redis answers, node and router are ready (their own reasons if not; a

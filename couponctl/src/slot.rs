@@ -1,5 +1,5 @@
 //! `couponctl slot move`: a planned move of one slot to another region, the
-//! SRE drill of DESIGN.md §7 in one command (freeze, copy and verify, activate
+//! SRE drill of docs/architecture.md §7 in one command (freeze, copy and verify, activate
 //! at epoch+1, commit in raft; routers follow the map watch).
 
 use crate::clusterfile::{ClusterFile, FILE};

@@ -1,4 +1,4 @@
-//! In-process Bloom filter of issued generated codes (DESIGN.md §4 step 3):
+//! In-process Bloom filter of issued generated codes (docs/architecture.md §4 step 3):
 //! a never-issued code gets 404 without touching Postgres — but only while
 //! the filter is known complete. Until then, and whenever another process
 //! may have issued codes we have not loaded, lookups fall through to Postgres.

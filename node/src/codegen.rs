@@ -1,5 +1,5 @@
 //! Code generation jobs: batched multi-row inserts, progress, and a per-store
-//! report verified by counting what landed (DESIGN.md §5, first lesson).
+//! report verified by counting what landed (docs/architecture.md §5, first lesson).
 
 use crate::domain::campaign::Campaign;
 use crate::error::{ApiError, ApiResult};

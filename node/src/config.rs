@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Default request body limit (API.md): larger bodies get 413.
+/// Default request body limit (docs/api.md): larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A value that must never reach a log line.
@@ -77,7 +77,7 @@ pub struct NodeConfig {
     pub regions: crate::ownership::RegionsConfig,
 }
 
-/// The Redis burst path, the reconciler and rate limits (DESIGN.md §4.2, §4.5).
+/// The Redis burst path, the reconciler and rate limits (docs/architecture.md §4.2, §4.5).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BurstConfig {
     /// `redis`: Lua claims in Redis in front of Postgres; `postgres`: Postgres only.

@@ -1,6 +1,6 @@
 //! The node's one error type and its single mapping to RFC 9457 problem+json.
 //!
-//! Each variant's doc names its HTTP status and reason code (API.md). Store
+//! Each variant's doc names its HTTP status and reason code (docs/api.md). Store
 //! and internal errors are logged once here and never echoed to the caller.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -108,7 +108,7 @@ impl ApiError {
         }
     }
 
-    /// The reason code of API.md.
+    /// The reason code of docs/api.md.
     pub fn code(&self) -> &'static str {
         use ApiError::*;
         match self {

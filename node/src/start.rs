@@ -61,7 +61,7 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
     }
     let client = redis::Client::open(cfg.redis_url.0.as_str())?;
     // Short timeouts and quick reconnects: a dead or restarted Redis must
-    // cost a request a fallback to Postgres, not a hang (DESIGN.md §3.2).
+    // cost a request a fallback to Postgres, not a hang (docs/architecture.md §3.2).
     let redis_cfg = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
         .set_response_timeout(REDIS_RESPONSE_TIMEOUT)

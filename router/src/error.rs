@@ -1,6 +1,6 @@
 //! The router's own answers (when it cannot or must not forward), rendered
 //! as RFC 9457 problem+json like the node's. Each variant's doc names its
-//! status and reason code (API.md).
+//! status and reason code (docs/api.md).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,7 @@
 //! Peer credential checks: every few seconds the router calls each region's
 //! `GET /v1/service/ping` with a service token minted for it. A 401 means
 //! that region rejects our credentials: `/readyz` names it and
-//! `coupon_router_peer_auth_rejected_total{peer}` counts it (DESIGN.md §3.7).
+//! `coupon_router_peer_auth_rejected_total{peer}` counts it (docs/architecture.md §3.7).
 
 use crate::state::{AppState, PeerStatus};
 use axum::http::StatusCode;

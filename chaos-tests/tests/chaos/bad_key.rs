@@ -1,4 +1,4 @@
-//! Guards DESIGN.md §3.7 "bad inter-region credentials → readiness fails and
+//! Guards docs/architecture.md §3.7 "bad inter-region credentials → readiness fails and
 //! a metric counts it": `ap`'s service key is replaced with a wrong one; its
 //! router's forwards fail (401 at the node → 503 to the client, never a
 //! redemption), its `/readyz` names the peers that reject it, the nodes count

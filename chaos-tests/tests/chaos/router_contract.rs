@@ -1,4 +1,4 @@
-//! Guards API.md's error contract through a router, as through a node:
+//! Guards docs/api.md's error contract through a router, as through a node:
 //! the router authorizes (through the node) before it validates, answers a
 //! wrong method with 405 problem+json and `Allow`, passes `?region=` to a
 //! feed that accepts it, explains a `home_region` that contradicts a vanity

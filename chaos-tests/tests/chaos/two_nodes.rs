@@ -1,4 +1,4 @@
-//! Guards DESIGN.md §3.1, §3.5 and §3.3 with **two node processes per
+//! Guards docs/architecture.md §3.1, §3.5 and §3.3 with **two node processes per
 //! region** on the region's one Postgres and one Redis, behind a round-robin
 //! balancer (the local stand-in for a Kubernetes Service), as production
 //! runs them: a burst through every router ends with exactly `total_limit`

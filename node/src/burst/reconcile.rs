@@ -1,4 +1,4 @@
-//! The reconciler (DESIGN.md §4 step 7, §5): gives back claims that never
+//! The reconciler (docs/architecture.md §4 step 7, §5): gives back claims that never
 //! reached Postgres once they are older than the grace period, measures the
 //! drift between Redis and Postgres, and rebuilds a campaign that drifted.
 

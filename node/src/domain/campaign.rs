@@ -145,7 +145,7 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// Campaign-level gate of the redeem and validate paths (DESIGN.md §4.4).
+    /// Campaign-level gate of the redeem and validate paths (docs/architecture.md §4.4).
     pub fn check_open(&self, now: DateTime<Utc>, user: &str) -> Result<(), ApiError> {
         if self.paused {
             return Err(ApiError::Paused);

@@ -156,7 +156,7 @@ async fn refuse_unless_retry(
     }
 }
 
-/// Per-user and per-IP limits (DESIGN.md §4 step 2). The client IP is the
+/// Per-user and per-IP limits (docs/architecture.md §4 step 2). The client IP is the
 /// peer address, or, behind one of our routers (a verified service token),
 /// the last `X-Forwarded-For` hop, which that router appended. Hops a client
 /// wrote itself are never trusted.

@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 pub struct ReadyQuery {
     /// `all` (default): every store and the ownership sync. `traffic`: can
     /// this process take requests — Redis is left out, because without it
-    /// the node serves from Postgres (DESIGN.md §3.2), so a Kubernetes
+    /// the node serves from Postgres (docs/architecture.md §3.2), so a Kubernetes
     /// readiness probe must not pull every node of a region when Redis dies.
     #[serde(default)]
     scope: ReadyScope,

@@ -1,4 +1,4 @@
-//! The claim step, pluggable (DESIGN.md §4 step 5): the Postgres-only engine
+//! The claim step, pluggable (docs/architecture.md §4 step 5): the Postgres-only engine
 //! lives here; the Redis burst engine wraps the same transaction.
 
 use super::{pg, RedeemOutcome, RedeemRequest};

@@ -1,4 +1,4 @@
-//! The one Postgres transaction of DESIGN.md §4 step 6: fence, idempotency,
+//! The one Postgres transaction of docs/architecture.md §4 step 6: fence, idempotency,
 //! pick a seat / code / use, insert, mark the code, append the outbox.
 //!
 //! Nothing here reads-then-writes a counter: every pick is re-checked by a
@@ -70,7 +70,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
             }
             Target::PoolClaim => {
                 // A code Redis handed out may be stale (used, or unknown
-                // here): Postgres then pops another one itself (DESIGN.md
+                // here): Postgres then pops another one itself (docs/architecture.md
                 // §4 step 7), and the claim engine drops the stale one.
                 let hinted = match hint.pool_code.take() {
                     Some(code) => match lock_unused_code(&mut tx, &code).await {

@@ -1,4 +1,4 @@
-//! Postgres enforces every limit of DESIGN.md §3.1 on its own: these tests
+//! Postgres enforces every limit of docs/architecture.md §3.1 on its own: these tests
 //! write with SQL directly, bypassing the node, and expect refusals.
 
 use crate::helpers::*;

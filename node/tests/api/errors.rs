@@ -1,4 +1,4 @@
-//! Every reason code of API.md the node's endpoints can produce, each from a
+//! Every reason code of docs/api.md the node's endpoints can produce, each from a
 //! real request, with RFC 9457 bodies that name the field.
 
 use crate::helpers::*;

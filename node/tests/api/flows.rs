@@ -1,4 +1,4 @@
-//! End-to-end flows of API.md: create → validate → redeem → replay → release,
+//! End-to-end flows of docs/api.md: create → validate → redeem → replay → release,
 //! for all three code patterns.
 
 use crate::helpers::*;

@@ -55,7 +55,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// The cached map in API.md's shape; node URLs as this router uses them.
+/// The cached map in docs/api.md's shape; node URLs as this router uses them.
 pub async fn map(State(state): State<AppState>) -> Response {
     let Some(maps) = state.maps() else {
         return crate::error::RouterError::Unavailable("ownership map not loaded yet".into())

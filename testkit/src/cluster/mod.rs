@@ -360,7 +360,7 @@ impl LocalCluster {
         self.regions.get_mut(r).expect("region exists")
     }
 
-    /// `.coupon/dev-cluster.json` in API.md's shape (plus `service_keys`
+    /// `.coupon/dev-cluster.json` in docs/api.md's shape (plus `service_keys`
     /// and `raft_admin_token_file`); `issuer` is the caller's block.
     pub fn cluster_file(&self, issuer: Value) -> Value {
         let regions: serde_json::Map<String, Value> = self

@@ -1,5 +1,5 @@
 -- Claim for a shared code: one per-user use, plus a seat when the campaign
--- is capped. Atomic in Redis; Postgres still decides (DESIGN.md §3.2).
+-- is capped. Atomic in Redis; Postgres still decides (docs/architecture.md §3.2).
 -- Seats come from the free-list (seats given back or released) first, then
 -- from the `next` counter, so the state never grows with the cap: only
 -- with the seats actually handed out.
