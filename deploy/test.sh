@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 ./deploy/install-deps.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 cargo fmt --all -- --check
+# Manifests, image recipe and monitoring files (seconds).
+./deploy/check-deploy.sh
 cargo clippy --workspace --all-targets --features coupon-node/failpoints -- -D warnings
 # Multi-process tests start the built binaries of other crates.
-cargo build --workspace --bins
-# Failpoints are compiled in for the fault tests only (DESIGN.md §8).
+cargo build --workspace --bins --features coupon-node/failpoints
+# Failpoints are compiled in for the fault tests only (docs/architecture.md §8).
 cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "$@"
 # The same concurrency and crash suites on the Postgres-only claim engine
 # (the node reads COUPON_CLAIM_ENGINE itself; the Redis-fault tests are
@@ -19,3 +21,5 @@ if [ $# -eq 0 ]; then
   COUPON_CLAIM_ENGINE=postgres cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast \
     -E 'package(coupon-node) & (test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped)/))'
 fi
+# The served OpenAPI documents against the running servers (about 2 minutes).
+./deploy/contract-test.sh

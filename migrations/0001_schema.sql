@@ -1,8 +1,8 @@
--- Coupon node schema. Every business limit of DESIGN.md §3.1 is enforced
+-- Coupon node schema. Every business limit of docs/architecture.md §3.1 is enforced
 -- here, by a named constraint, whatever Redis or a node believes.
 -- All timestamps are timestamptz and are written and read in UTC.
 
--- Slots this region's Postgres believes it owns (DESIGN.md §3.4). A node
+-- Slots this region's Postgres believes it owns (docs/architecture.md §3.4). A node
 -- serves a slot only while its row is 'active'; the redeem transaction takes
 -- a shared advisory lock on the slot and re-reads this row, and a freeze takes
 -- the exclusive lock, so it waits out every in-flight transaction.

@@ -55,6 +55,25 @@ impl Harness {
 
     /// `router_env`: extra environment of every router (timeouts, …).
     pub async fn start_with(name: &str, router_env: Vec<(String, String)>) -> Harness {
+        Harness::start_full(name, router_env, 1).await
+    }
+
+    /// Every region with `nodes` node processes on its one Postgres and
+    /// Redis, behind a round-robin balancer (a Kubernetes Service locally);
+    /// `router_env` as in [`Harness::start_with`].
+    pub async fn start_scaled(
+        name: &str,
+        nodes: usize,
+        router_env: Vec<(String, String)>,
+    ) -> Harness {
+        Harness::start_full(name, router_env, nodes).await
+    }
+
+    async fn start_full(
+        name: &str,
+        router_env: Vec<(String, String)>,
+        nodes_per_region: usize,
+    ) -> Harness {
         let seed = seed();
         let root =
             coupon_testkit::scratch_root().join(format!("chaos-{name}-{}", std::process::id()));
@@ -62,9 +81,16 @@ impl Harness {
         std::fs::create_dir_all(&root).expect("chaos root");
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
         let (_, public) = issuer.write(&root, "issuer").expect("issuer keys");
+        // Chaos defaults, unless the scenario sets its own.
         let mut router_env = router_env;
-        router_env.push(("COUPON_FORWARD_TIMEOUT_MS".into(), "1500".into()));
-        router_env.push(("COUPON_PEER_CHECK_MS".into(), "500".into()));
+        for (k, v) in [
+            ("COUPON_FORWARD_TIMEOUT_MS", "1500"),
+            ("COUPON_PEER_CHECK_MS", "500"),
+        ] {
+            if !router_env.iter().any(|(name, _)| name == k) {
+                router_env.push((k.into(), v.into()));
+            }
+        }
         let spec = ClusterSpec {
             root: root.clone(),
             regions: REGIONS.iter().map(|r| r.to_string()).collect(),
@@ -77,10 +103,14 @@ impl Harness {
             faults: true,
             fast_raft: true,
             node_env: vec![
+                // Claims leaked by a stall or a crash go back after 3 s, so a
+                // scenario can wait for the reconciler instead of 30 s.
+                ("COUPON_RECONCILE_GRACE_MS".into(), "3000".into()),
                 ("COUPON_USER_RATE".into(), "0".into()),
                 ("RUST_LOG".into(), "info".into()),
             ],
             router_env,
+            nodes_per_region,
         };
         let cluster = LocalCluster::start(spec).await.unwrap_or_else(|e| {
             panic!(
@@ -142,8 +172,9 @@ impl Harness {
         self.cluster.region(region).router.url()
     }
 
+    /// The region's node (its balancer when it runs several).
     pub fn node(&self, region: &str) -> String {
-        self.cluster.region(region).node.url()
+        self.cluster.region(region).node_url()
     }
 
     /// Where the processes' logs are.

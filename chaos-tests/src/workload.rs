@@ -271,6 +271,44 @@ pub async fn retry_ambiguous(
     out
 }
 
+/// Asks the owner of `campaign_id` to reconcile now (through `via`'s
+/// router): claims leaked by a stall or crash older than the grace period
+/// go back to Redis.
+pub async fn reconcile(h: &Harness, via: &str, campaign_id: &str) -> Value {
+    let r = h
+        .http
+        .post(format!(
+            "{}/v1/campaigns/{campaign_id}/reconcile",
+            h.router(via)
+        ))
+        .bearer_auth(h.issuer.admin())
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("reconcile");
+    assert_eq!(r.status(), 200, "reconcile {campaign_id} (seed {})", h.seed);
+    r.json().await.unwrap_or(Value::Null)
+}
+
+/// (via, user, code) of every key that has no acknowledgement yet.
+pub fn unacknowledged<'a>(
+    records: impl Iterator<Item = &'a Record>,
+) -> Vec<(String, String, String)> {
+    let mut by_key: std::collections::BTreeMap<(String, String), (bool, &Record)> =
+        Default::default();
+    for r in records {
+        let e = by_key
+            .entry((r.user.clone(), r.key.clone()))
+            .or_insert((false, r));
+        e.0 |= r.acknowledged();
+    }
+    by_key
+        .values()
+        .filter(|(acked, _)| !acked)
+        .map(|(_, r)| (r.via.clone(), r.user.clone(), r.code.clone()))
+        .collect()
+}
+
 /// (via, user, code) of every key whose latest answer is ambiguous.
 pub fn unresolved<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<(String, String, String)> {
     let mut last: std::collections::BTreeMap<(String, String), &Record> = Default::default();

@@ -41,7 +41,7 @@ pub struct GeneratedCode(String);
 
 impl Code {
     /// Parse a code typed by a user. Matching is case-insensitive and ignores
-    /// spaces and dashes (API.md).
+    /// spaces and dashes (docs/api.md).
     pub fn parse(raw: &str) -> Result<Code, CodeError> {
         if raw.len() > MAX_CODE_LEN * 4 {
             return Err(CodeError::TooLong);

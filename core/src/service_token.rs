@@ -1,6 +1,6 @@
 //! Service tokens: short-lived EdDSA JWTs a region signs for calls to another
 //! region's node (router → node). Audience = the target region; `kid` names
-//! the signing key so keys rotate with overlap (DESIGN.md §4 step 1).
+//! the signing key so keys rotate with overlap (docs/architecture.md §4 step 1).
 
 use jsonwebtoken::{
     decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation,

@@ -26,6 +26,10 @@ pub enum DevCmd {
         /// eu–ap 73 ms) through local TCP proxies.
         #[arg(long)]
         latency: bool,
+        /// Node processes per region, on the region's one Postgres and
+        /// Redis behind a local round-robin balancer (as a Service would).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        nodes_per_region: u16,
     },
     /// Print tokens signed by the dev issuer, one per line.
     Token {
@@ -48,7 +52,17 @@ pub async fn run(cmd: DevCmd) -> anyhow::Result<()> {
             claim_engine,
             fresh,
             latency,
-        } => up(&regions, &claim_engine, fresh, latency).await,
+            nodes_per_region,
+        } => {
+            up(
+                &regions,
+                &claim_engine,
+                fresh,
+                latency,
+                nodes_per_region.into(),
+            )
+            .await
+        }
         DevCmd::Token { user, admin, ttl } => token(&user, admin, ttl),
     }
 }
@@ -77,20 +91,18 @@ async fn up(
     claim_engine: &str,
     fresh: bool,
     latency: bool,
+    nodes_per_region: usize,
 ) -> anyhow::Result<()> {
     let root = std::env::current_dir()?.join(DIR);
     if fresh {
         let _ = std::fs::remove_dir_all(root.join("data"));
     }
     std::fs::create_dir_all(&root)?;
-    let issuer = match Issuer::load(&root.join("dev-issuer.pem"), DEV_ISS, DEV_AUD) {
-        Ok(i) => i,
-        Err(_) => {
-            let i = Issuer::generate(DEV_ISS, DEV_AUD);
-            i.write(&root, "dev-issuer")?;
-            i
-        }
-    };
+    let issuer = Issuer::load(&root.join("dev-issuer.pem"), DEV_ISS, DEV_AUD)
+        .unwrap_or_else(|_| Issuer::generate(DEV_ISS, DEV_AUD));
+    // Rewritten every time: a key left by an older version (PKCS#8 v2,
+    // unreadable by OpenSSL) comes back as the same key in PKCS#8 v1.
+    issuer.write(&root, "dev-issuer")?;
     let spec = ClusterSpec {
         root: root.clone(),
         regions: regions.to_vec(),
@@ -103,9 +115,10 @@ async fn up(
         fast_raft: false,
         node_env: vec![("COUPON_CLAIM_ENGINE".into(), claim_engine.into())],
         router_env: vec![],
+        nodes_per_region,
     };
     println!(
-        "starting {} region(s) ({}) and a 3-member raft group{}…",
+        "starting {} region(s) ({}) with {nodes_per_region} node(s) each and a 3-member raft group{}…",
         regions.len(),
         regions.join(", "),
         if latency {
@@ -123,7 +136,13 @@ async fn up(
         serde_json::from_value(cluster.cluster_file(issuer_block)).context("cluster file shape")?;
     file.save(Path::new(FILE))?;
     for (name, r) in &cluster.regions {
-        println!("[{name}] router {}  node {}", r.router.url(), r.node.url());
+        let nodes: Vec<String> = r.nodes().map(|n| n.url()).collect();
+        println!(
+            "[{name}] router {}  node {} ({})",
+            r.router.url(),
+            r.node_url(),
+            nodes.join(", ")
+        );
     }
     println!("cluster up; wrote {FILE}. Ctrl-C stops every process started here.");
     wait_for_signal().await;

@@ -1,10 +1,12 @@
 //! `couponctl doctor`: checks every store and peer credential of a running
-//! cluster before a deploy (DESIGN.md §5) and says what is wrong.
+//! cluster before a deploy (docs/architecture.md §5) and says what is wrong.
 //!
 //! Per region: Postgres answers and owns the slots the raft map gives it,
-//! Redis answers, node and router are ready (their own reasons if not); the
-//! raft members are ready; and every region's service key (as on disk) is
-//! accepted by every region's node.
+//! Redis answers, node and router are ready (their own reasons if not; a
+//! router's include every peer that rejects its credentials); the raft
+//! members are ready; and, where the cluster file names the service keys
+//! (local cluster), every region's key is accepted by every region's node.
+//! What a deployment's file leaves out is reported as skipped.
 
 use crate::clusterfile::{ClusterFile, FILE};
 use anyhow::Context;
@@ -12,14 +14,13 @@ use clap::Args;
 use coupon_core::service_token::Signer;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
 pub struct DoctorArgs {
     /// The cluster file of the running cluster.
-    #[arg(long, default_value = FILE)]
+    #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     pub cluster_file: PathBuf,
 }
 
@@ -28,6 +29,12 @@ struct Report {
 }
 
 impl Report {
+    /// A check the cluster file gives no address for (a deployment file may
+    /// leave out what is not reachable from here); not a failure.
+    fn skip(&self, what: &str) {
+        println!("skip  {what}: not in the cluster file");
+    }
+
     fn check(&mut self, what: &str, result: Result<String, String>) {
         match result {
             Ok(note) => println!(
@@ -55,14 +62,23 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let map = raft_map(&http, &file, &mut rep).await;
     for (name, r) in &file.regions {
         let owned = map.as_ref().map(|m| owned_by(m, name));
-        rep.check(
-            &format!("{name} postgres"),
-            postgres(&r.postgres, owned).await,
-        );
-        rep.check(&format!("{name} redis"), redis_ping(&r.redis));
-        rep.check(&format!("{name} node"), ready(&http, &r.node).await);
-        if let Some(router) = &r.router {
-            rep.check(&format!("{name} router"), ready(&http, router).await);
+        match &r.postgres {
+            Some(pg) => rep.check(&format!("{name} postgres"), postgres(pg, owned).await),
+            None => rep.skip(&format!("{name} postgres")),
+        }
+        match &r.redis {
+            Some(url) => rep.check(&format!("{name} redis"), redis_ping(url).await),
+            None => rep.skip(&format!("{name} redis")),
+        }
+        match &r.node {
+            Some(node) => rep.check(&format!("{name} node"), ready(&http, node).await),
+            None => rep.skip(&format!("{name} node")),
+        }
+        // A router's /readyz also names every peer that rejects its
+        // service credentials, so this covers the keys of a deployment.
+        match &r.router {
+            Some(router) => rep.check(&format!("{name} router"), ready(&http, router).await),
+            None => rep.skip(&format!("{name} router")),
         }
     }
     if let Some(keys) = &file.service_keys {
@@ -71,9 +87,10 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("loading {from}'s service key"));
             for (to, r) in &file.regions {
                 let what = format!("{from} credentials at {to}'s node (kid {kid})");
-                let res = match &signer {
-                    Ok(s) => ping(&http, &r.node, &s.token(to)).await,
-                    Err(e) => Err(format!("{e:#}")),
+                let res = match (&signer, &r.node) {
+                    (Ok(s), Some(node)) => ping(&http, node, &s.token(to)).await,
+                    (Err(e), _) => Err(format!("{e:#}")),
+                    (_, None) => Err("no node URL in the cluster file".into()),
                 };
                 rep.check(&what, res);
             }
@@ -135,22 +152,17 @@ async fn postgres(url: &str, map_owned: Option<i64>) -> Result<String, String> {
     }
 }
 
-fn redis_ping(url: &str) -> Result<String, String> {
-    let addr = url.trim_start_matches("redis://").trim_end_matches('/');
-    let sock = addr
-        .parse()
-        .map_err(|e| format!("bad address {addr}: {e}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2))
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n")
-        .and_then(|_| s.read_exact(&mut buf))
-        .map_err(|e| e.to_string())?;
-    if &buf == b"+PONG\r\n" {
-        Ok(String::new())
-    } else {
-        Err("no PONG".into())
+async fn redis_ping(url: &str) -> Result<String, String> {
+    let client = redis::Client::open(url).map_err(|e| format!("bad URL: {e}"))?;
+    let ping = async {
+        let mut c = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut c).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(p)) if p == "PONG" => Ok(String::new()),
+        Ok(Ok(p)) => Err(format!("answered {p}")),
+        Ok(Err(e)) => Err(format!("cannot reach it: {e}")),
+        Err(_) => Err("no answer within 2 s".into()),
     }
 }
 

@@ -12,7 +12,7 @@ pub struct Args {
     /// Region whose router takes the call.
     #[arg(long, default_value = "us")]
     via: String,
-    #[arg(long, default_value = FILE)]
+    #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
 }
 
@@ -21,7 +21,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let base = cluster.entry_url(&a.via)?;
     let resp = reqwest::Client::new()
         .post(format!("{base}/v1/campaigns/{}/reconcile", a.campaign))
-        .bearer_auth(cluster.issuer()?.admin())
+        .bearer_auth(cluster.admin_token()?)
         .json(&serde_json::json!({}))
         .send()
         .await?;

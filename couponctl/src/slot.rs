@@ -1,5 +1,5 @@
 //! `couponctl slot move`: a planned move of one slot to another region, the
-//! SRE drill of DESIGN.md §7 in one command (freeze, copy and verify, activate
+//! SRE drill of docs/architecture.md §7 in one command (freeze, copy and verify, activate
 //! at epoch+1, commit in raft; routers follow the map watch).
 
 use crate::clusterfile::{ClusterFile, FILE};
@@ -23,7 +23,7 @@ pub enum SlotCmd {
         /// Target region.
         #[arg(long)]
         to: String,
-        #[arg(long, default_value = FILE)]
+        #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
         cluster_file: PathBuf,
     },
 }
@@ -47,11 +47,7 @@ pub async fn run(cmd: SlotCmd) -> anyhow::Result<()> {
         (None, None) => bail!("say --slot N or --code CODE"),
     };
     let cluster = ClusterFile::load(&cluster_file)?;
-    let token_file = cluster
-        .raft_admin_token_file
-        .clone()
-        .context("cluster file names no raft admin token")?;
-    let token = std::fs::read_to_string(&token_file).context("reading the raft admin token")?;
+    let token = cluster.raft_admin_token()?;
     let raft = cluster
         .raft
         .first()
@@ -70,11 +66,10 @@ pub async fn run(cmd: SlotCmd) -> anyhow::Result<()> {
     }
     let db = |r: &str| -> anyhow::Result<String> {
         Ok(cluster
-            .regions
-            .get(r)
-            .with_context(|| format!("no region {r}"))?
-            .postgres
-            .clone())
+            .region(r)?
+            .postgres()
+            .with_context(|| format!("moving needs {r}'s Postgres"))?
+            .to_owned())
     };
     let from_db = sqlx::PgPool::connect(&db(&from)?).await?;
     let to_db = sqlx::PgPool::connect(&db(&to)?).await?;

@@ -1,4 +1,4 @@
-//! In-process Bloom filter of issued generated codes (DESIGN.md §4 step 3):
+//! In-process Bloom filter of issued generated codes (docs/architecture.md §4 step 3):
 //! a never-issued code gets 404 without touching Postgres — but only while
 //! the filter is known complete. Until then, and whenever another process
 //! may have issued codes we have not loaded, lookups fall through to Postgres.
@@ -17,10 +17,20 @@ const BITS_PER_CODE: u64 = 15;
 const LOAD_PAGE: i64 = 50_000;
 /// How often the filter checks whether codes were issued elsewhere.
 const POLL: Duration = Duration::from_millis(500);
-/// Redis key bumped by every generation job at start and at end.
+/// Redis key bumped by every generation job at start, after each batch and
+/// at end.
 pub const VERSION_KEY: &str = "coupon:codes:version";
-/// Redis key counting generation jobs running anywhere in the region.
-pub const RUNNING_KEY: &str = "coupon:codes:running";
+/// Redis sorted set of generation jobs running anywhere in the region: job
+/// id → lease expiry (ms since the epoch). A job renews its lease while it
+/// runs; a job that crashed, or whose last Redis call failed, simply lets
+/// it expire, so no filter stays untrusted for ever, and a flush can only
+/// forget leases (filters reload on the version change), never drive a
+/// count below zero.
+pub const JOBS_KEY: &str = "coupon:codes:jobs";
+/// How long a job's lease lasts without renewal.
+pub const ISSUE_LEASE_MS: i64 = 5_000;
+/// How often a running job renews its lease.
+const ISSUE_RENEW: Duration = Duration::from_millis(1_500);
 
 pub struct CodeFilter {
     bits: Vec<AtomicU64>,
@@ -67,8 +77,82 @@ impl CodeFilter {
     }
 }
 
+/// A generation job's announcement to every node's filter (see
+/// [`JOBS_KEY`]): renewed in the background until [`IssueLease::end`];
+/// dropped without `end` (the job failed or its Redis call did), it expires.
+pub struct IssueLease {
+    redis: redis::aio::ConnectionManager,
+    job: String,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl IssueLease {
+    pub async fn start(redis: redis::aio::ConnectionManager, job: &str) -> IssueLease {
+        let job = job.to_owned();
+        let announce = |mut r: redis::aio::ConnectionManager, job: String| async move {
+            let expires = crate::burst::reconcile::now_ms() + ISSUE_LEASE_MS;
+            let mut p = redis::pipe();
+            p.zadd(JOBS_KEY, &job, expires).ignore();
+            // Drop leases long expired (crashed jobs), so the set stays small.
+            p.zrembyscore(JOBS_KEY, "-inf", expires - 10 * ISSUE_LEASE_MS)
+                .ignore();
+            if let Err(e) = p.query_async::<()>(&mut r).await {
+                // Filters cannot see this job: they stop trusting "no" only
+                // on the version bump; the job's batches bump it too.
+                tracing::warn!(error = %e, "could not renew the code-issuing lease");
+            }
+        };
+        announce(redis.clone(), job.clone()).await;
+        bump_version(&redis).await;
+        let renew = tokio::spawn({
+            let (redis, job) = (redis.clone(), job.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(ISSUE_RENEW).await;
+                    announce(redis.clone(), job.clone()).await;
+                }
+            }
+        });
+        IssueLease { redis, job, renew }
+    }
+
+    /// The job is over: retire the lease and tell filters to load.
+    pub async fn end(self) {
+        self.renew.abort();
+        let mut r = self.redis.clone();
+        let mut p = redis::pipe();
+        p.zrem(JOBS_KEY, &self.job)
+            .ignore()
+            .incr(VERSION_KEY, 1)
+            .ignore();
+        if let Err(e) = p.query_async::<()>(&mut r).await {
+            tracing::warn!(error = %e, "could not retire the code-issuing lease; it expires");
+        }
+    }
+}
+
+impl Drop for IssueLease {
+    fn drop(&mut self) {
+        self.renew.abort();
+    }
+}
+
+/// Codes landed: filters that loaded before must load again.
+pub async fn bump_version(redis: &redis::aio::ConnectionManager) {
+    let mut r = redis.clone();
+    if let Err(e) = redis::cmd("INCR")
+        .arg(VERSION_KEY)
+        .query_async::<i64>(&mut r)
+        .await
+    {
+        // Without the version the filters cannot prove completeness once
+        // they see it change; the lease still keeps them from trusting.
+        tracing::warn!(error = %e, "could not announce new codes to the bloom filters");
+    }
+}
+
 /// Load every code, then keep the filter complete: whenever a generation job
-/// runs anywhere (Redis counters), mark it incomplete and load what is new.
+/// holds a live lease anywhere, mark it incomplete and load what is new.
 pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::ConnectionManager) {
     tokio::spawn(async move {
         let mut loaded_version: Option<i64> = None;
@@ -76,7 +160,8 @@ pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::Conn
         loop {
             let mut r = redis.clone();
             let mut pipe = redis::pipe();
-            pipe.get(VERSION_KEY).get(RUNNING_KEY);
+            pipe.get(VERSION_KEY)
+                .zcount(JOBS_KEY, crate::burst::reconcile::now_ms(), "+inf");
             let probe = pipe.query_async::<(Option<i64>, Option<i64>)>(&mut r);
             let state = tokio::time::timeout(POLL, probe)
                 .await

@@ -1,4 +1,4 @@
-//! In-process campaign cache (DESIGN.md §4 step 4): a short TTL bounds how
+//! In-process campaign cache (docs/architecture.md §4 step 4): a short TTL bounds how
 //! long another node's pause takes to be seen; this node's own writes
 //! invalidate at once.
 

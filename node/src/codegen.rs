@@ -1,5 +1,5 @@
 //! Code generation jobs: batched multi-row inserts, progress, and a per-store
-//! report verified by counting what landed (DESIGN.md §5, first lesson).
+//! report verified by counting what landed (docs/architecture.md §5, first lesson).
 
 use crate::domain::campaign::Campaign;
 use crate::error::{ApiError, ApiResult};
@@ -92,10 +92,17 @@ async fn run(
         .execute(&mut *conn)
         .await?;
     // Tell every node's Bloom filter that codes are being issued, so none of
-    // them answers 404 from a filter that lacks these codes.
-    bump_issuing(state, 1).await;
+    // them answers 404 from a filter that lacks these codes. The lease
+    // expires if this job dies before `end`.
+    let lease = crate::bloom::IssueLease::start(state.redis(), job.as_str()).await;
     let result = insert_all(state, &mut conn, c, job, spec).await;
-    bump_issuing(state, -1).await;
+    if lease_lost() {
+        // As if the job died here, or its last Redis call failed: the lease
+        // is never retired and must expire on its own.
+        drop(lease);
+    } else {
+        lease.end().await;
+    }
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(lock_key)
         .execute(&mut *conn)
@@ -103,18 +110,10 @@ async fn run(
     result
 }
 
-async fn bump_issuing(state: &AppState, running: i64) {
-    let mut r = state.redis();
-    let mut p = redis::pipe();
-    p.incr(crate::bloom::RUNNING_KEY, running)
-        .ignore()
-        .incr(crate::bloom::VERSION_KEY, 1)
-        .ignore();
-    if let Err(e) = p.query_async::<()>(&mut r).await {
-        // Without the counters the filters cannot prove completeness and
-        // fall through to Postgres: slower, never wrong.
-        tracing::warn!(error = %e, "could not announce code issuance to the bloom filters");
-    }
+/// Failpoint `codegen_lease_lost`: the job ends without retiring its lease.
+fn lease_lost() -> bool {
+    fail::fail_point!("codegen_lease_lost", |_| true);
+    false
 }
 
 async fn insert_all(
@@ -188,6 +187,7 @@ async fn insert_all(
             )));
         }
         done += n as i64;
+        crate::bloom::bump_version(&state.redis()).await;
         jobs::progress(state.db(), job.as_str(), done).await?;
     }
     // Verify in the store, not in our own counter.

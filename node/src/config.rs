@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Default request body limit (API.md): larger bodies get 413.
+/// Default request body limit (docs/api.md): larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A value that must never reach a log line.
@@ -40,9 +40,10 @@ pub struct NodeConfig {
     /// Redis of this region.
     #[arg(long, env = "COUPON_REDIS_URL")]
     pub redis_url: Secret,
-    /// PEM file with the token issuer's Ed25519 public key.
+    /// PEM file (SPKI) with the token issuer's Ed25519 public key, e.g.
+    /// the dev issuer's. Optional when `--jwks` names the issuer's keys.
     #[arg(long, env = "COUPON_ISSUER_PUBLIC_KEY")]
-    pub issuer_public_key: PathBuf,
+    pub issuer_public_key: Option<PathBuf>,
     /// Expected `iss` of user and admin tokens.
     #[arg(long, env = "COUPON_ISSUER", default_value = "coupon-dev-issuer")]
     pub issuer: String,
@@ -66,6 +67,9 @@ pub struct NodeConfig {
     /// positives at this many; ~1.9 bytes per code).
     #[arg(long, env = "COUPON_BLOOM_CAPACITY", default_value_t = 10_000_000)]
     pub bloom_capacity: u64,
+    /// Identity provider keys (JWKS), accepted algorithms, token cache.
+    #[command(flatten)]
+    pub tokens: crate::auth::TokenConfig,
     #[command(flatten)]
     pub burst: BurstConfig,
     /// Ownership map and service keys (multi-region).
@@ -73,7 +77,7 @@ pub struct NodeConfig {
     pub regions: crate::ownership::RegionsConfig,
 }
 
-/// The Redis burst path, the reconciler and rate limits (DESIGN.md §4.2, §4.5).
+/// The Redis burst path, the reconciler and rate limits (docs/architecture.md §4.2, §4.5).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BurstConfig {
     /// `redis`: Lua claims in Redis in front of Postgres; `postgres`: Postgres only.

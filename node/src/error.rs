@@ -1,6 +1,6 @@
 //! The node's one error type and its single mapping to RFC 9457 problem+json.
 //!
-//! Each variant's doc names its HTTP status and reason code (API.md). Store
+//! Each variant's doc names its HTTP status and reason code (docs/api.md). Store
 //! and internal errors are logged once here and never echoed to the caller.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 404 `not_found`.
     #[error("no such {0}")]
     NotFound(&'static str),
+    /// 405 `method_not_allowed`, with `Allow` (added by the router layer).
+    #[error("this method is not allowed on this route; see the Allow header")]
+    MethodNotAllowed,
     /// 409 `already_redeemed`.
     #[error("{0}")]
     AlreadyRedeemed(&'static str),
@@ -93,6 +96,7 @@ impl ApiError {
             Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Forbidden | AudienceMismatch => StatusCode::FORBIDDEN,
             UnknownCode | NotFound(_) => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AlreadyRedeemed(_) | IdempotencyInFlight | ReleaseNotAllowed => StatusCode::CONFLICT,
             Exhausted | Expired | NotStarted | Paused => StatusCode::GONE,
             Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
@@ -104,7 +108,7 @@ impl ApiError {
         }
     }
 
-    /// The reason code of API.md.
+    /// The reason code of docs/api.md.
     pub fn code(&self) -> &'static str {
         use ApiError::*;
         match self {
@@ -115,6 +119,7 @@ impl ApiError {
             AudienceMismatch => "audience_mismatch",
             UnknownCode => "unknown_code",
             NotFound(_) => "not_found",
+            MethodNotAllowed => "method_not_allowed",
             AlreadyRedeemed(_) => "already_redeemed",
             IdempotencyInFlight => "idempotency_in_flight",
             ReleaseNotAllowed => "release_not_allowed",

@@ -1,10 +1,12 @@
 //! Shared application state handed to every handler.
 
+use crate::auth::cache::TokenCache;
 use crate::auth::Verifier;
 use crate::cache::CampaignCache;
 use crate::metrics::Metrics;
 use crate::redeem::claim::ClaimEngine;
 use crate::store::attempts::Attempt;
+use coupon_core::service_token::ServiceClaims;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ pub struct Inner {
     pub db: PgPool,
     pub redis: redis::aio::ConnectionManager,
     pub verifier: Verifier,
+    /// Service tokens that verified, until their `exp` (router → node calls).
+    pub service_tokens: TokenCache<ServiceClaims>,
     pub campaigns: CampaignCache,
     pub metrics: Arc<Metrics>,
     pub claim: Arc<dyn ClaimEngine>,
@@ -44,6 +48,9 @@ impl AppState {
     }
     pub fn verifier(&self) -> &Verifier {
         &self.0.verifier
+    }
+    pub fn service_tokens(&self) -> &TokenCache<ServiceClaims> {
+        &self.0.service_tokens
     }
     pub fn campaigns(&self) -> &CampaignCache {
         &self.0.campaigns

@@ -1,4 +1,4 @@
-//! Wire shape of `GET /v1/cluster/map` (API.md), shared by the server and the client library.
+//! Wire shape of `GET /v1/cluster/map` (docs/api.md), shared by the server and the client library.
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Default request body limit (API.md): larger bodies get 413.
+/// Default request body limit (docs/api.md): larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Parser)]

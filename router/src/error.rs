@@ -1,6 +1,6 @@
 //! The router's own answers (when it cannot or must not forward), rendered
 //! as RFC 9457 problem+json like the node's. Each variant's doc names its
-//! status and reason code (API.md).
+//! status and reason code (docs/api.md).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,9 @@ pub enum RouterError {
     /// 404 `not_found`: an id that cannot be one, or an unknown route.
     #[error("no such {0}")]
     NotFound(&'static str),
+    /// 405 `method_not_allowed`, with `Allow` (added by the router layer).
+    #[error("this method is not allowed on this route; see the Allow header")]
+    MethodNotAllowed,
     /// 413 `payload_too_large`.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -40,6 +43,7 @@ impl RouterError {
         match self {
             RouterError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             RouterError::UnknownCode | RouterError::NotFound(_) => StatusCode::NOT_FOUND,
+            RouterError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             RouterError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RouterError::OwnerUnreachable { .. } | RouterError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -52,6 +56,7 @@ impl RouterError {
             RouterError::InvalidRequest { .. } => "invalid_request",
             RouterError::UnknownCode => "unknown_code",
             RouterError::NotFound(_) => "not_found",
+            RouterError::MethodNotAllowed => "method_not_allowed",
             RouterError::PayloadTooLarge { .. } => "payload_too_large",
             RouterError::OwnerUnreachable { .. } => "owner_unreachable",
             RouterError::Unavailable(_) => "unavailable",

@@ -1,7 +1,7 @@
 //! Peer credential checks: every few seconds the router calls each region's
 //! `GET /v1/service/ping` with a service token minted for it. A 401 means
 //! that region rejects our credentials: `/readyz` names it and
-//! `coupon_router_peer_auth_rejected_total{peer}` counts it (DESIGN.md §3.7).
+//! `coupon_router_peer_auth_rejected_total{peer}` counts it (docs/architecture.md §3.7).
 
 use crate::state::{AppState, PeerStatus};
 use axum::http::StatusCode;
@@ -28,6 +28,25 @@ pub async fn check_all(state: &AppState) {
         .set_gauge("coupon_router_map_version", &[], map.version as f64);
     let mut set = tokio::task::JoinSet::new();
     for r in &map.regions {
+        // Alerted counters start at 0 for every peer, so `increase()` sees
+        // the first failure (a series born at its first increment has no
+        // earlier sample to compare with).
+        let peer = r.id.as_str();
+        state.metrics.add(
+            "coupon_router_peer_auth_rejected_total",
+            &[("peer", peer)],
+            0,
+        );
+        state
+            .metrics
+            .add("coupon_router_misdirected_total", &[("region", peer)], 0);
+        for why in ["timeout", "connect", "transport", "in_flight_cap"] {
+            state.metrics.add(
+                "coupon_router_owner_unreachable_total",
+                &[("region", peer), ("why", why)],
+                0,
+            );
+        }
         let (st, region) = (state.clone(), r.id.to_string());
         set.spawn(async move {
             let status = ping(&st, &region).await;
@@ -77,8 +96,9 @@ async fn ping(state: &AppState, region: &str) -> PeerStatus {
     }
 }
 
-/// What keeps the router from being ready, by name.
-pub fn problems(state: &AppState) -> Vec<String> {
+/// What keeps the router from being ready, by name; with `traffic`, peers
+/// that are only unreachable do not count (see `/readyz?scope=traffic`).
+pub fn problems(state: &AppState, traffic: bool) -> Vec<String> {
     let Some(maps) = state.maps() else {
         return vec!["ownership map: not loaded (raft unreachable)".into()];
     };
@@ -92,6 +112,7 @@ pub fn problems(state: &AppState) -> Vec<String> {
             Some((_, PeerStatus::Rejected(_))) => {
                 out.push(format!("peer {}: rejects our service credentials", r.id))
             }
+            Some((_, PeerStatus::Unreachable(_))) if traffic => {}
             Some((_, PeerStatus::Unreachable(why))) => {
                 out.push(format!("peer {}: unreachable ({why})", r.id))
             }

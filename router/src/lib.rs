@@ -1,7 +1,7 @@
 //! The coupon router as a library: computes the slot of a request from the
 //! string alone, looks its owner up in the cached raft map and forwards to
 //! that region's node with the slot's epoch and a service token
-//! (DESIGN.md §2). `main.rs` and the tests build the same app.
+//! (docs/architecture.md §2). `main.rs` and the tests build the same app.
 
 pub mod config;
 pub mod error;

@@ -25,6 +25,13 @@ pub struct Target {
     pub moving: bool,
 }
 
+/// Whether the cluster map names `region` (false before the map loaded).
+pub fn known_region(state: &AppState, region: &str) -> bool {
+    state
+        .maps()
+        .is_some_and(|m| m.current().regions.iter().any(|x| x.id.as_str() == region))
+}
+
 pub fn plan(state: &AppState, key: &RouteKey) -> Result<Target, RouterError> {
     let maps = state.maps().ok_or_else(|| {
         RouterError::Unavailable("the router has not loaded the ownership map yet".into())

@@ -1,7 +1,9 @@
 //! Real Postgres and Redis processes on loopback for tests and the local
-//! cluster (DESIGN.md §6), plus a dev token issuer. No mocks.
+//! cluster (docs/architecture.md §6), plus a dev token issuer. No mocks.
 
+pub mod balancer;
 pub mod cluster;
+pub mod idp;
 pub mod issuer;
 pub mod netproxy;
 pub mod ports;

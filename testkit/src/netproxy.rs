@@ -1,5 +1,5 @@
 //! A fault-injecting TCP proxy for the local cluster and the chaos tests
-//! (DESIGN.md §8): every link (a name like `router:us->node:eu`) can be cut,
+//! (docs/architecture.md §8): every link (a name like `router:us->node:eu`) can be cut,
 //! blackholed, delayed or reset, each direction on its own.
 //!
 //! *Cut* closes connections with a reset and refuses new ones (fast failure).

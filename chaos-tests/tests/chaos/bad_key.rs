@@ -1,4 +1,4 @@
-//! Guards DESIGN.md §3.7 "bad inter-region credentials → readiness fails and
+//! Guards docs/architecture.md §3.7 "bad inter-region credentials → readiness fails and
 //! a metric counts it": `ap`'s service key is replaced with a wrong one; its
 //! router's forwards fail (401 at the node → 503 to the client, never a
 //! redemption), its `/readyz` names the peers that reject it, the nodes count
@@ -41,6 +41,11 @@ async fn a_region_with_a_wrong_service_key_fails_closed_and_is_reported() {
         },
     )
     .await;
+
+    // A rejected key is our own fault: not ready for traffic either, so a
+    // rollout with a wrong key stalls instead of taking traffic.
+    let (status, body) = get_json(&h.http, &format!("{ap}/readyz?scope=traffic")).await;
+    assert_eq!(status, 503, "wrong key, yet ready for traffic: {body}");
 
     let plan = attempts(&mut h, &["ap"], EU_CODE, "bad", 5);
     let bad = burst(&h, plan, 5).await;

@@ -1,4 +1,4 @@
-//! Guards DESIGN.md §2 routing: any region's router serves a campaign homed
+//! Guards docs/architecture.md §2 routing: any region's router serves a campaign homed
 //! in another region — create, validate, redeem, replay, release — and every
 //! answer names the region whose node answered (`Coupon-Region`); malformed
 //! codes and oversized bodies are answered by the router without forwarding.

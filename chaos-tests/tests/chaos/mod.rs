@@ -9,5 +9,7 @@ mod node_crash;
 mod partition;
 mod pools_and_releases;
 mod raft_leader;
+mod router_contract;
 mod router_refusals;
 mod stale_map;
+mod two_nodes;

@@ -24,18 +24,19 @@ const SEATS: i64 = 70;
 async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption() {
     let mut h = Harness::start("node-crash").await;
     shared_campaign(&h, "eu", EU_CODE, SEATS).await;
-    let plan = attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "c", 30);
-    let (slow_after, kill_after) = (h.jitter(500, 900), h.jitter(600, 1000));
+    let plan = attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "c", 40);
+    // Long enough in the slow window for transactions to reach COMMIT.
+    let (slow_after, kill_after) = (h.jitter(400, 800), h.jitter(1400, 2000));
     let node_pid = h.cluster.region("eu").node.pid().expect("eu node pid");
     let redis_pid = h.cluster.region("eu").redis.pid().expect("eu redis pid");
     let load = paced(&h, plan.clone(), 12, Duration::from_millis(30));
     let crash = async {
         tokio::time::sleep(slow_after).await;
-        let slow = h.timeline.begin("eu postgres acks delayed 120 ms");
+        let slow = h.timeline.begin("eu postgres acks delayed 60 ms");
         h.cluster.net.set_link(
             "node:eu->pg:eu",
             Fault::Pass,
-            Fault::Delay(Duration::from_millis(120)),
+            Fault::Delay(Duration::from_millis(60)),
         );
         tokio::time::sleep(kill_after).await;
         h.when_in_flight(2).await;

@@ -4,10 +4,12 @@
 //! the cut may go either way (the ambiguous case); requests started after
 //! it: `eu` codes via `us`/`ap` get 503 `owner_unreachable` with
 //! `Retry-After` within a bounded time (never a local redemption), `eu`
-//! codes via `eu` and `us` codes keep working. A blackholed link also fails
-//! within the router's timeout. After heal, every 503 is retried with its
-//! key and fresh users arrive: while seats remain, only 201 (or the 200
-//! replay of an ambiguous commit). Exact counts and the checker at the end.
+//! codes via `eu` and `us` codes keep working. `us`'s router names `eu` in
+//! `/readyz` but stays ready for traffic (`/readyz?scope=traffic`, the
+//! Kubernetes probe). A blackholed link also fails within the router's
+//! timeout. After heal, every 503 is retried with its key and fresh users
+//! arrive: while seats remain, only 201 (or the 200 replay of an ambiguous
+//! commit). Exact counts and the checker at the end.
 
 use super::helpers::{attempts, check, eventually, get_json, tally, EU_CODE, US_CODE};
 use coupon_chaos_tests::faults;
@@ -72,6 +74,26 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
         during.iter().any(fail_closed),
         "no request failed closed (seed {})",
         h.seed
+    );
+
+    // us's router names the unreachable peer, yet stays ready for traffic:
+    // the Kubernetes probe (`scope=traffic`) must not pull a region's routers
+    // out of their Service because another region is cut off.
+    let (http, us) = (h.http.clone(), h.router("us"));
+    eventually(Duration::from_secs(10), "us router names eu", || {
+        let (http, us) = (http.clone(), us.clone());
+        async move {
+            let (s, body) = super::helpers::get_json(&http, &format!("{us}/readyz")).await;
+            s == 503 && body.to_string().contains("peer eu: unreachable")
+        }
+    })
+    .await;
+    let (s, body) =
+        super::helpers::get_json(&h.http, &format!("{}/readyz?scope=traffic", h.router("us")))
+            .await;
+    assert_eq!(
+        s, 200,
+        "us router ready for traffic during the partition: {body}"
     );
 
     // A blackhole (silence, not resets) also fails within the router's timeout.

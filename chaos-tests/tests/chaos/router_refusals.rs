@@ -75,6 +75,13 @@ async fn a_moving_slot_and_a_second_421_are_answered_503_and_recover() {
     // eu@2, and eu refuses the slot too (frozen by hand).
     assert!(faults::cut_map_watch(&h.cluster.net, "router:ap") > 0);
     let moved = move_slot(&h, US_SLOT, "eu").await.expect("move us -> eu");
+    // The old owner's hint comes from its map: wait until the region has it.
+    eventually(Duration::from_secs(10), "us sees the move", || async {
+        let (_, map) = get_json(&h.http, &format!("{}/v1/cluster/map", h.router("us"))).await;
+        map["slots"][US_SLOT as usize]["region"] == "eu"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         pg::freeze(&eu_db, US_SLOT, i64::MAX).await.unwrap(),
         Some(2)

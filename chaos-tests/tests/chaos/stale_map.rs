@@ -1,4 +1,4 @@
-//! Guards DESIGN.md §3.4 "one owner per slot" across a slot move with a
+//! Guards docs/architecture.md §3.4 "one owner per slot" across a slot move with a
 //! stale router: the `ap` router's raft watch is cut, the slot of `SAVE20`
 //! moves `us` → `eu` (§7 order: begin, freeze, copy + verify, activate at
 //! epoch+1, complete); the stale router sends to the old owner at the old

@@ -4,7 +4,6 @@
 
 use crate::clusterfile::{ClusterFile, FILE};
 use crate::stats::{ms, summary};
-use anyhow::Context;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,7 +28,7 @@ pub struct Args {
     /// Also run the naive Postgres counter and print the ratio.
     #[arg(long)]
     baseline: bool,
-    #[arg(long, default_value = FILE)]
+    #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
 }
 
@@ -57,7 +56,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     // reused (user, key) pair would rightly answer 422.
     let run: u32 = rand::random();
     let base = if a.direct {
-        cluster.regions[&a.region].node.clone()
+        cluster.region(&a.region)?.node()?.to_owned()
     } else {
         router
     };
@@ -128,7 +127,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let rate = a.attempts as f64 / wall.as_secs_f64();
     report(&samples, wall, rate);
     if a.baseline {
-        let url = &cluster.regions.get(&a.region).context("region")?.postgres;
+        let url = cluster.region(&a.region)?.postgres()?;
         let (b_wall, b_rate, winners) = baseline(url, a.attempts, a.seats, a.concurrency).await?;
         println!("baseline (naive SELECT … FOR UPDATE counter, direct SQL, no HTTP):");
         println!(

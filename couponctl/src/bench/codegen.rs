@@ -12,7 +12,7 @@ pub struct Args {
     count: i64,
     #[arg(long, default_value = "us")]
     region: String,
-    #[arg(long, default_value = FILE)]
+    #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
 }
 

@@ -22,7 +22,7 @@ pub struct Args {
     concurrency: usize,
     #[arg(long, default_value = "us")]
     region: String,
-    #[arg(long, default_value = FILE)]
+    #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
 }
 
@@ -35,7 +35,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let base = cluster.entry_url(&a.region)?;
     let (id, _, _) =
         super::codegen::pool_with_codes(&base, &admin, &a.region, a.codes, false).await?;
-    let pg = &cluster.regions[&a.region].postgres;
+    let pg = cluster.region(&a.region)?.postgres()?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(a.concurrency as u32 + 2)
         .connect(pg)

@@ -26,7 +26,7 @@ pub struct Args {
     /// Region whose router forwards.
     #[arg(long, default_value = "us")]
     via: String,
-    #[arg(long, default_value = FILE)]
+    #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
 }
 
@@ -80,7 +80,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         a.home, a.requests, a.concurrency
     );
     let paths = [
-        ("direct to node", home.node.clone()),
+        ("direct to node", home.node()?.to_owned()),
         ("local router", home_router.clone()),
         ("forwarded router", via_router.clone()),
     ];

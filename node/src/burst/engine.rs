@@ -16,7 +16,13 @@ use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Campaigns the periodic reconciler follows at most, per node.
+pub const MAX_TOUCHED: usize = 10_000;
+/// A campaign nobody redeemed for this long drops out of the periodic
+/// reconciler (a redeem or an explicit reconcile brings it back).
+pub const TOUCHED_IDLE: Duration = Duration::from_secs(3600);
 
 pub struct RedisClaim {
     pub(super) db: PgPool,
@@ -24,8 +30,10 @@ pub struct RedisClaim {
     pub(super) metrics: Arc<Metrics>,
     pub(super) grace: Duration,
     seeding: Arc<Mutex<HashSet<String>>>,
-    /// Campaigns this node served, for the periodic reconciler.
-    pub(super) touched: Mutex<HashMap<String, Arc<Campaign>>>,
+    /// Campaigns this node served recently (id → last served), for the
+    /// periodic reconciler; bounded, and only ids: the reconciler reads
+    /// each campaign afresh, so it never publishes a stale state.
+    pub(super) touched: Mutex<HashMap<String, Instant>>,
 }
 
 enum Verdict {
@@ -60,6 +68,20 @@ impl RedisClaim {
         metrics: Arc<Metrics>,
         cfg: &BurstConfig,
     ) -> Arc<RedisClaim> {
+        // Counters an alert watches exist from the start at 0: a series
+        // born at its first increment has no earlier sample, so `increase()`
+        // would miss that first failure.
+        for name in [
+            "coupon_reconcile_runs_total",
+            "coupon_reconcile_failures_total",
+            "coupon_reconcile_leaks_returned_total",
+            "coupon_seed_failures_total",
+        ] {
+            metrics.add(name, &[], 0);
+        }
+        for reason in ["redis_error", "not_loaded"] {
+            metrics.add("coupon_claim_fallback_total", &[("reason", reason)], 0);
+        }
         let engine = Arc::new(RedisClaim {
             db,
             redis,
@@ -82,12 +104,7 @@ impl RedisClaim {
         let (script, third) = match &req.target {
             Target::Shared => (
                 &s.claim_shared,
-                if req.campaign.total_limit.is_some() {
-                    "1"
-                } else {
-                    "0"
-                }
-                .to_owned(),
+                req.campaign.total_limit.unwrap_or(0).to_string(),
             ),
             Target::PoolClaim => (&s.claim_pool, String::new()),
             Target::Code {
@@ -104,7 +121,8 @@ impl RedisClaim {
             .key(k.free())
             .key(k.users())
             .key(k.claims())
-            .key(k.inflight(&req.user, req.key.as_str()));
+            .key(k.inflight(&req.user, req.key.as_str()))
+            .key(k.next());
         inv.arg(&req.user)
             .arg(req.campaign.per_user_limit)
             .arg(third)
@@ -156,11 +174,17 @@ impl RedisClaim {
                 self.spawn_seed(req.campaign.clone());
                 return self.fallback(req, "not_loaded").await;
             }
-            Verdict::Paused => return Err(ApiError::Paused),
-            Verdict::Exhausted => return Err(ApiError::Exhausted),
-            Verdict::AudienceMismatch => return Err(ApiError::AudienceMismatch),
-            Verdict::InFlight => return Err(ApiError::IdempotencyInFlight),
-            Verdict::Replay | Verdict::AlreadyRedeemed | Verdict::CodeUsed => {
+            Verdict::Replay
+            | Verdict::AlreadyRedeemed
+            | Verdict::CodeUsed
+            | Verdict::Paused
+            | Verdict::Exhausted
+            | Verdict::InFlight
+            | Verdict::AudienceMismatch => {
+                // Whatever Redis says, a retry of a success replays: its
+                // marker may be gone (flush, failover, expiry, a lost
+                // settle), so Postgres, which keeps every success, is asked
+                // before any refusal. One indexed read, no lock, no write.
                 if let Some(prior) = pg::replay_only(&self.db, req).await? {
                     return Ok(RedeemOutcome {
                         redemption: prior,
@@ -175,6 +199,10 @@ impl RedisClaim {
                     Verdict::CodeUsed => {
                         Err(ApiError::AlreadyRedeemed("this code was already used"))
                     }
+                    Verdict::Paused => Err(ApiError::Paused),
+                    Verdict::Exhausted => Err(ApiError::Exhausted),
+                    Verdict::InFlight => Err(ApiError::IdempotencyInFlight),
+                    Verdict::AudienceMismatch => Err(ApiError::AudienceMismatch),
                     _ => self.fallback(req, "stale_replay_marker").await,
                 };
             }
@@ -200,7 +228,7 @@ impl RedisClaim {
         };
         match pg::redeem_tx(&self.db, req, hint).await {
             Ok(out) if out.replayed => {
-                self.give_back(&k, &member, &claimed, req).await;
+                self.give_back_checked(&k, &member, &claimed, req).await;
                 Ok(out)
             }
             Ok(out) => {
@@ -223,10 +251,30 @@ impl RedisClaim {
                 Ok(out)
             }
             Err(e) => {
-                self.give_back(&k, &member, &claimed, req).await;
+                self.give_back_checked(&k, &member, &claimed, req).await;
                 Err(e)
             }
         }
+    }
+
+    /// Gives the claim back, but re-lists its seat or code only if Postgres
+    /// says it is free: a stale Redis view may have handed out a taken one,
+    /// which must leave the free set for good. When Postgres cannot answer,
+    /// the claim is trusted (the reconciler corrects any drift).
+    async fn give_back_checked(&self, k: &Keys, member: &str, token: &str, req: &RedeemRequest) {
+        let token = if token.is_empty() {
+            token
+        } else {
+            match pg::token_free(&self.db, &req.campaign, token).await {
+                Ok(false) => {
+                    self.metrics
+                        .inc("coupon_claims_total", &[("result", "stale_dropped")]);
+                    ""
+                }
+                _ => token,
+            }
+        };
+        self.give_back(k, member, token, req).await;
     }
 
     async fn give_back(&self, k: &Keys, member: &str, token: &str, req: &RedeemRequest) {
@@ -252,11 +300,27 @@ impl RedisClaim {
         pg::redeem_tx(&self.db, req, Hint::default()).await
     }
 
-    pub(super) fn touch(&self, c: &Arc<Campaign>) {
+    pub(super) fn touch(&self, c: &Campaign) {
         let mut t = self.touched.lock().expect("touched lock");
-        if !t.contains_key(&c.campaign_id) {
-            t.insert(c.campaign_id.clone(), c.clone());
+        let now = Instant::now();
+        if t.len() >= MAX_TOUCHED && !t.contains_key(&c.campaign_id) {
+            // Full: forget what was idle longest, so the map stays bounded.
+            t.retain(|_, at| now.duration_since(*at) < TOUCHED_IDLE);
+            if t.len() >= MAX_TOUCHED {
+                if let Some(oldest) = t.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                    t.remove(&oldest);
+                }
+            }
         }
+        t.insert(c.campaign_id.clone(), now);
+    }
+
+    /// Campaigns served within [`TOUCHED_IDLE`]; older ones are forgotten.
+    pub(super) fn recently_touched(&self) -> Vec<String> {
+        let mut t = self.touched.lock().expect("touched lock");
+        let now = Instant::now();
+        t.retain(|_, at| now.duration_since(*at) < TOUCHED_IDLE);
+        t.keys().cloned().collect()
     }
 
     /// Build the campaign's Redis state in the background, once at a time.

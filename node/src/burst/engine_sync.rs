@@ -3,7 +3,7 @@
 //! reconciler, and the `ClaimEngine` glue.
 
 use super::engine::{bounded, RedisClaim};
-use super::keys::Keys;
+use super::keys::{self, Keys};
 use super::{reconcile, seed};
 use crate::domain::campaign::{Campaign, Kind};
 use crate::error::ApiResult;
@@ -26,9 +26,11 @@ impl RedisClaim {
         let k = Keys::new(&c.campaign_id);
         let mut r = self.redis.clone();
         let mut pipe = redis::pipe();
-        pipe.exists(k.ready()).scard(k.free());
-        match bounded(pipe.query_async::<(bool, i64)>(&mut r)).await {
-            Ok((true, free)) => Ok(Some(free)),
+        pipe.exists(k.ready()).scard(k.free()).get(k.next());
+        match bounded(pipe.query_async::<(bool, i64, Option<i64>)>(&mut r)).await {
+            Ok((true, free, next)) if c.kind != Kind::Shared || next.is_some() => {
+                Ok(Some(free + keys::unlisted(c.total_limit, next)))
+            }
             _ => pg::remaining(&self.db, c).await,
         }
     }
@@ -99,6 +101,16 @@ impl ClaimEngine for RedisClaim {
         Box::pin(self.remaining_inner(c))
     }
 
+    fn in_flight<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, bool> {
+        Box::pin(async move {
+            let k = Keys::new(&req.campaign.campaign_id);
+            let mut r = self.redis.clone();
+            let marker =
+                bounded(r.get::<_, Option<String>>(k.inflight(&req.user, req.key.as_str())));
+            matches!(marker.await, Ok(Some(m)) if m == "claim")
+        })
+    }
+
     fn campaign_changed<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<()>> {
         Box::pin(self.sync_campaign(c))
     }
@@ -138,16 +150,23 @@ pub(super) async fn periodic(engine: std::sync::Weak<RedisClaim>, every: Duratio
     loop {
         tokio::time::sleep(every).await;
         let Some(e) = engine.upgrade() else { return };
-        let campaigns: Vec<Arc<Campaign>> = e
-            .touched
-            .lock()
-            .expect("touched lock")
-            .values()
-            .cloned()
-            .collect();
-        for c in campaigns {
+        for id in e.recently_touched() {
+            // Read afresh: pause state and existence may have changed.
+            let c = match crate::store::campaigns::by_id(&e.db, &id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    e.touched.lock().expect("touched lock").remove(&id);
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(campaign = %id, error = %err, "reconcile could not read the campaign");
+                    continue;
+                }
+            };
             if let Err(err) = e.reconcile(&c).await {
                 tracing::warn!(campaign = %c.campaign_id, error = %err, "reconcile failed");
+                // Drift stops being measured while this fails: alert on it.
+                e.metrics.inc("coupon_reconcile_failures_total", &[]);
             }
         }
     }

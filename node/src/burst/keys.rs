@@ -20,9 +20,15 @@ impl Keys {
     pub fn paused(&self) -> String {
         format!("{}:paused", self.base)
     }
-    /// Free seats (shared, capped) or unused codes (pool, unique).
+    /// Free seats below `next` (shared, capped: seats given back or
+    /// released) or unused codes (pool, unique).
     pub fn free(&self) -> String {
         format!("{}:free", self.base)
+    }
+    /// Shared, capped: the lowest seat never handed out by Redis; seats
+    /// `next..=total_limit` are free without being listed.
+    pub fn next(&self) -> String {
+        format!("{}:next", self.base)
     }
     /// user → active uses.
     pub fn users(&self) -> String {
@@ -47,6 +53,15 @@ impl Keys {
             .finalize();
         let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
         format!("{}:f:{hex}", self.base)
+    }
+}
+
+/// Free seats the `next` counter stands for (shared, capped): every seat
+/// from `next` to the cap. Zero for other campaigns.
+pub fn unlisted(total_limit: Option<i32>, next: Option<i64>) -> i64 {
+    match (total_limit, next) {
+        (Some(total), Some(next)) => (i64::from(total) - next + 1).max(0),
+        _ => 0,
     }
 }
 

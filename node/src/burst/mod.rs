@@ -1,4 +1,4 @@
-//! The burst path (DESIGN.md §4 steps 5–7): a Lua claim in Redis answers the
+//! The burst path (docs/architecture.md §4 steps 5–7): a Lua claim in Redis answers the
 //! losers (exhausted, already redeemed, paused) with no Postgres work; the
 //! winners commit in Postgres, which still decides. Redis is only an
 //! accelerator: when it is down or not loaded, requests take the

@@ -1,4 +1,4 @@
-//! Per-user and per-IP rate limits: GCRA in Redis, one script (DESIGN.md §4
+//! Per-user and per-IP rate limits: GCRA in Redis, one script (docs/architecture.md §4
 //! step 2). When Redis cannot answer, requests pass: the limits protect
 //! capacity, while Postgres protects correctness.
 

@@ -1,4 +1,4 @@
-//! The reconciler (DESIGN.md §4 step 7, §5): gives back claims that never
+//! The reconciler (docs/architecture.md §4 step 7, §5): gives back claims that never
 //! reached Postgres once they are older than the grace period, measures the
 //! drift between Redis and Postgres, and rebuilds a campaign that drifted.
 
@@ -50,7 +50,7 @@ pub async fn reconcile(
     if !ready {
         report.rebuilt = seed::seed(db, redis, c).await?.done;
     }
-    report.leaks_returned = return_leaks(db, &mut r, &k, grace).await?;
+    report.leaks_returned = return_leaks(db, &mut r, &k, &c.campaign_id, grace).await?;
     let first = drift(db, &mut r, &k, c).await?;
     let second = if first.0 == 0 {
         first
@@ -92,6 +92,7 @@ async fn return_leaks(
     db: &PgPool,
     r: &mut ConnectionManager,
     k: &Keys,
+    campaign_id: &str,
     grace: Duration,
 ) -> ApiResult<i64> {
     let cutoff = now_ms() - grace.as_millis() as i64;
@@ -102,10 +103,12 @@ async fn return_leaks(
             continue;
         };
         let committed: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM redemptions WHERE user_id = $1 AND idempotency_key = $2)",
+            "SELECT EXISTS (SELECT 1 FROM redemptions WHERE campaign_id = $3 AND user_id = $1 \
+             AND idempotency_key = $2)",
         )
         .bind(user)
         .bind(key)
+        .bind(campaign_id)
         .fetch_one(db)
         .await?;
         if committed {
@@ -136,12 +139,14 @@ async fn drift(
     k: &Keys,
     c: &Campaign,
 ) -> ApiResult<(i64, i64, i64, i64)> {
-    let (free, in_flight): (i64, i64) = redis::pipe()
+    let (listed, in_flight, next): (i64, i64, Option<i64>) = redis::pipe()
         .atomic()
         .scard(k.free())
         .zcard(k.claims())
+        .get(k.next())
         .query_async(r)
         .await?;
+    let free = listed + super::keys::unlisted(c.total_limit, next);
     let (capacity, taken): (i64, i64) = match (c.kind, c.total_limit) {
         (Kind::Shared, None) => return Ok((0, 0, free, in_flight)),
         (Kind::Shared, Some(total)) => {

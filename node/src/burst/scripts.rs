@@ -11,6 +11,7 @@ pub struct Scripts {
     pub give_back: Script,
     pub finish: Script,
     pub rate_limit: Script,
+    pub unlock: Script,
 }
 
 pub fn scripts() -> &'static Scripts {
@@ -22,5 +23,6 @@ pub fn scripts() -> &'static Scripts {
         give_back: Script::new(include_str!("lua/give_back.lua")),
         finish: Script::new(include_str!("lua/finish.lua")),
         rate_limit: Script::new(include_str!("lua/rate_limit.lua")),
+        unlock: Script::new(include_str!("lua/unlock.lua")),
     })
 }

@@ -26,9 +26,12 @@ pub struct Seeded {
 pub async fn seed(db: &PgPool, redis: &ConnectionManager, c: &Campaign) -> ApiResult<Seeded> {
     let k = Keys::new(&c.campaign_id);
     let mut r = redis.clone();
+    // The lock carries its owner's token: a seeder that outlived the lock's
+    // expiry must not delete the lock a later seeder now holds.
+    let token = format!("{:032x}", rand::random::<u128>());
     let locked: bool = redis::cmd("SET")
         .arg(k.seed_lock())
-        .arg(1)
+        .arg(&token)
         .arg("NX")
         .arg("PX")
         .arg(SEED_LOCK_MS)
@@ -39,7 +42,12 @@ pub async fn seed(db: &PgPool, redis: &ConnectionManager, c: &Campaign) -> ApiRe
         return Ok(Seeded::default());
     }
     let result = build(db, &mut r, c, &k).await;
-    let _: () = r.del(k.seed_lock()).await?;
+    let _: i64 = super::scripts::scripts()
+        .unlock
+        .key(k.seed_lock())
+        .arg(&token)
+        .invoke_async(&mut r)
+        .await?;
     result
 }
 
@@ -60,10 +68,14 @@ async fn build(
     let (tmp_free, tmp_users) = (k.tmp("free"), k.tmp("users"));
     let _: () = r.del(&[&tmp_free, &tmp_users]).await?;
     let mut free = 0u64;
+    let mut next: Option<i64> = None;
     let mut batch: Vec<String> = Vec::with_capacity(SEED_BATCH);
     match (c.kind, c.total_limit) {
         (Kind::Shared, None) => {}
         (Kind::Shared, Some(total)) => {
+            // Only seats up to the highest one in use are listed; `next`
+            // stands for every seat above it, so this is bounded by the
+            // seats handed out, never by the cap.
             let taken: HashSet<i32> = sqlx::query_scalar(
                 "SELECT seat_no FROM redemptions WHERE campaign_id = $1 AND seat_no IS NOT NULL AND released_at IS NULL",
             )
@@ -72,7 +84,15 @@ async fn build(
             .await?
             .into_iter()
             .collect();
-            for seat in 1..=total {
+            let claimed_seats = claimed_tokens.iter().filter_map(|t| t.parse::<i32>().ok());
+            let top = taken
+                .iter()
+                .copied()
+                .chain(claimed_seats)
+                .max()
+                .unwrap_or(0)
+                .min(total);
+            for seat in 1..=top {
                 let s = seat.to_string();
                 if !taken.contains(&seat) && !claimed_tokens.contains(s.as_str()) {
                     batch.push(s);
@@ -81,6 +101,8 @@ async fn build(
                     free += flush_set(r, &tmp_free, &mut batch).await?;
                 }
             }
+            next = Some(top as i64 + 1);
+            free += (total - top) as u64;
         }
         (Kind::Pool | Kind::Unique, _) => {
             let mut after = 0i64;
@@ -130,24 +152,49 @@ async fn build(
         .ignore()
         .del(k.users())
         .ignore();
-    if free > 0 {
+    let listed: bool = r.exists(&tmp_free).await?;
+    if listed {
         publish.rename(&tmp_free, k.free()).ignore();
+    }
+    publish.del(k.next()).ignore();
+    if let Some(n) = next {
+        publish.set(k.next(), n).ignore();
     }
     if users > 0 {
         publish.rename(&tmp_users, k.users()).ignore();
     }
-    if c.paused {
+    // The pause state comes from Postgres now, not from the caller's copy of
+    // the campaign (which may be a cached or remembered one), and is read
+    // again after publishing: a pause committed meanwhile wins.
+    let paused = paused_in_postgres(db, c).await?;
+    if paused {
         publish.set(k.paused(), 1).ignore();
     } else {
         publish.del(k.paused()).ignore();
     }
     publish.set(k.ready(), 1).ignore();
     let _: () = publish.query_async(r).await?;
+    if paused_in_postgres(db, c).await? != paused {
+        let _: () = if paused {
+            r.del(k.paused()).await?
+        } else {
+            r.set(k.paused(), 1).await?
+        };
+    }
     Ok(Seeded {
         free,
         users,
         done: true,
     })
+}
+
+async fn paused_in_postgres(db: &PgPool, c: &Campaign) -> ApiResult<bool> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM campaigns WHERE campaign_id = $1")
+            .bind(&c.campaign_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(status.as_deref() == Some("paused"))
 }
 
 async fn flush_set(

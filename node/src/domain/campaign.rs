@@ -1,80 +1,23 @@
 //! Campaigns: the create request, its validation, the stored row and the view.
 
-use super::discount::Discount;
-use super::time::utc;
+use super::discount::{Discount, DiscountRules};
+use super::text;
 use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use coupon_core::Code;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_PER_USER_LIMIT: i32 = 1000;
 pub const MAX_AUDIENCE_USERS: usize = 100_000;
+/// Longest region id accepted in `home_region`.
+pub const MAX_REGION_ID: usize = 64;
+/// Largest `total_limit` of a shared campaign (docs/decisions.md): far above
+/// any real promotion, well inside the seat column's range. Nothing the
+/// node keeps grows with the cap, but a bound keeps counts and seat numbers
+/// plainly in range and a typo (an extra zero or three) visible.
+pub const MAX_TOTAL_LIMIT: i32 = 100_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Shared,
-    Unique,
-    Pool,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Shared => "shared",
-            Kind::Unique => "unique",
-            Kind::Pool => "pool",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "shared" => Some(Kind::Shared),
-            "unique" => Some(Kind::Unique),
-            "pool" => Some(Kind::Pool),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Audience {
-    pub users: Vec<String>,
-}
-
-/// `POST /v1/campaigns` body, as sent.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCampaign {
-    pub name: String,
-    pub kind: Kind,
-    /// Shared: the vanity code (required). Pool: optional claim code that
-    /// hands out the next unused pool code. Unique: not allowed.
-    #[serde(default)]
-    pub code: Option<String>,
-    pub discount: Discount,
-    /// Shared only and required there (null = unlimited).
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
-    pub total_limit: Option<Option<i32>>,
-    pub per_user_limit: i32,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    #[serde(default)]
-    pub home_region: Option<String>,
-    #[serde(default)]
-    pub release_on_refund: Option<bool>,
-    #[serde(default)]
-    pub audience: Option<Audience>,
-}
-
-/// Distinguishes `"total_limit": null` (present) from a missing key.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
-    Option::<i32>::deserialize(d).map(Some)
-}
+pub use coupon_api::campaign::{Audience, CampaignView, CreateCampaign, Kind};
 
 /// A create request that passed every check.
 #[derive(Debug, Clone)]
@@ -92,12 +35,15 @@ pub struct NewCampaign {
     pub audience: Option<Audience>,
 }
 
-impl CreateCampaign {
-    pub fn validate(self) -> Result<NewCampaign, ApiError> {
+/// The rules of a create request that serde cannot express.
+pub trait ValidateCampaign {
+    fn validate(self) -> Result<NewCampaign, ApiError>;
+}
+
+impl ValidateCampaign for CreateCampaign {
+    fn validate(self) -> Result<NewCampaign, ApiError> {
         let name = self.name.trim().to_owned();
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(ApiError::invalid("name", "name must be 1-200 characters"));
-        }
+        text::display("name", &name, MAX_NAME_LEN)?;
         let code = match (self.kind, self.code) {
             (Kind::Shared, None) => {
                 return Err(ApiError::invalid(
@@ -132,10 +78,10 @@ impl CreateCampaign {
                     "pool and unique campaigns are capped by their codes; total_limit must be null",
                 )),
             };
-        if matches!(total_limit, Some(n) if n < 1) {
+        if matches!(total_limit, Some(n) if !(1..=MAX_TOTAL_LIMIT).contains(&n)) {
             return Err(ApiError::invalid(
                 "total_limit",
-                "total_limit must be at least 1",
+                format!("total_limit must be 1 to {MAX_TOTAL_LIMIT}, or null for unlimited"),
             ));
         }
         if !(1..=MAX_PER_USER_LIMIT).contains(&self.per_user_limit) {
@@ -144,7 +90,12 @@ impl CreateCampaign {
                 "per_user_limit must be 1 to 1000",
             ));
         }
-        if self.starts_at >= self.ends_at {
+        // Postgres keeps microseconds (and the driver truncates to them):
+        // compare what will be stored, or two instants a nanosecond apart
+        // pass here and break `campaigns_window_ordered` there.
+        let starts_at = self.starts_at.trunc_subsecs(6);
+        let ends_at = self.ends_at.trunc_subsecs(6);
+        if starts_at >= ends_at {
             return Err(ApiError::invalid(
                 "ends_at",
                 "ends_at must be after starts_at",
@@ -154,6 +105,10 @@ impl CreateCampaign {
             if a.users.is_empty() || a.users.len() > MAX_AUDIENCE_USERS {
                 return Err(ApiError::invalid("audience.users", "1 to 100000 user ids"));
             }
+            text::user_ids("audience.users", &a.users)?;
+        }
+        if let Some(home) = &self.home_region {
+            text::plain("home_region", home, MAX_REGION_ID)?;
         }
         Ok(NewCampaign {
             name,
@@ -162,8 +117,8 @@ impl CreateCampaign {
             discount: self.discount,
             total_limit,
             per_user_limit: self.per_user_limit,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
+            starts_at,
+            ends_at,
             home_region: self.home_region,
             release_on_refund: self.release_on_refund.unwrap_or(false),
             audience: self.audience,
@@ -190,7 +145,7 @@ pub struct Campaign {
 }
 
 impl Campaign {
-    /// Campaign-level gate of the redeem and validate paths (DESIGN.md §4.4).
+    /// Campaign-level gate of the redeem and validate paths (docs/architecture.md §4.4).
     pub fn check_open(&self, now: DateTime<Utc>, user: &str) -> Result<(), ApiError> {
         if self.paused {
             return Err(ApiError::Paused);
@@ -210,58 +165,29 @@ impl Campaign {
     }
 }
 
-/// The campaign as API.md shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignView {
-    pub campaign_id: String,
-    pub name: String,
-    pub kind: Kind,
-    pub code: Option<String>,
-    pub discount: Discount,
-    pub total_limit: Option<i32>,
-    pub per_user_limit: i32,
-    #[serde(with = "utc")]
-    pub starts_at: DateTime<Utc>,
-    #[serde(with = "utc")]
-    pub ends_at: DateTime<Utc>,
-    pub home_region: String,
-    pub release_on_refund: bool,
-    pub audience: Option<Audience>,
-    /// `active` | `paused`.
-    pub status: String,
-    /// Active (unreleased) redemptions.
-    pub redeemed: i64,
-    /// Uses left; null when unlimited.
-    pub remaining: Option<i64>,
-    /// Generated codes (pool and unique campaigns).
-    pub codes: i64,
-    pub slot: u16,
-}
-
-impl CampaignView {
-    pub fn new(c: Campaign, region: &str, redeemed: i64, codes: i64) -> CampaignView {
-        let remaining = match c.kind {
-            Kind::Shared => c.total_limit.map(|t| (t as i64 - redeemed).max(0)),
-            Kind::Pool | Kind::Unique => Some((codes - redeemed).max(0)),
-        };
-        CampaignView {
-            campaign_id: c.campaign_id,
-            name: c.name,
-            kind: c.kind,
-            code: c.code,
-            discount: c.discount,
-            total_limit: c.total_limit,
-            per_user_limit: c.per_user_limit,
-            starts_at: c.starts_at,
-            ends_at: c.ends_at,
-            home_region: region.to_owned(),
-            release_on_refund: c.release_on_refund,
-            audience: c.audience,
-            status: if c.paused { "paused" } else { "active" }.to_owned(),
-            redeemed,
-            remaining,
-            codes,
-            slot: c.slot,
-        }
+/// The view of a stored campaign, with its counts.
+pub fn campaign_view(c: Campaign, region: &str, redeemed: i64, codes: i64) -> CampaignView {
+    let remaining = match c.kind {
+        Kind::Shared => c.total_limit.map(|t| (t as i64 - redeemed).max(0)),
+        Kind::Pool | Kind::Unique => Some((codes - redeemed).max(0)),
+    };
+    CampaignView {
+        campaign_id: c.campaign_id,
+        name: c.name,
+        kind: c.kind,
+        code: c.code,
+        discount: c.discount,
+        total_limit: c.total_limit,
+        per_user_limit: c.per_user_limit,
+        starts_at: c.starts_at,
+        ends_at: c.ends_at,
+        home_region: region.to_owned(),
+        release_on_refund: c.release_on_refund,
+        audience: c.audience,
+        status: if c.paused { "paused" } else { "active" }.to_owned(),
+        redeemed,
+        remaining,
+        codes,
+        slot: c.slot,
     }
 }

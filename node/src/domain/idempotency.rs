@@ -35,9 +35,12 @@ impl IdempotencyKey {
         &self.0
     }
 
-    /// Advisory-lock key for "this caller's key is in flight".
-    pub fn lock_key(&self, user: &str) -> i64 {
+    /// Advisory-lock key for "this caller's key is in flight" in a campaign
+    /// (keys are scoped to the caller and the campaign).
+    pub fn lock_key(&self, campaign_id: &str, user: &str) -> i64 {
         let d = Sha256::new()
+            .chain_update(campaign_id.as_bytes())
+            .chain_update([0u8])
             .chain_update(user.as_bytes())
             .chain_update([0u8])
             .chain_update(self.0.as_bytes())

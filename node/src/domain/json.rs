@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 
 /// Parse `bytes` as `T`, naming the field that failed.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
@@ -30,7 +30,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .or_else(|| (path != ".").then_some(path));
         let detail = msg;
         ApiError::InvalidRequest { field, detail }
-    })
+    })?;
+    // One document and nothing after it (whitespace aside): text after the
+    // document is a client bug or a smuggling attempt, never ignored.
+    de.end().map_err(|e| ApiError::InvalidRequest {
+        field: None,
+        detail: format!("body must be exactly one JSON document: {e}"),
+    })?;
+    Ok(value)
 }
 
 /// serde names a missing field only in the message text.
@@ -69,5 +76,7 @@ mod tests {
             Some("x")
         );
         assert_eq!(field_of(r#"{"code": "#), None);
+        assert_eq!(field_of(r#"{"code": "A", "n": 1}}}]]x"#), None);
+        assert!(parse::<Body>(b"{\"code\": \"A\", \"n\": 1}\n ").is_ok());
     }
 }

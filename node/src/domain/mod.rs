@@ -4,4 +4,5 @@ pub mod campaign;
 pub mod discount;
 pub mod idempotency;
 pub mod json;
+pub mod text;
 pub mod time;

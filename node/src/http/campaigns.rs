@@ -2,7 +2,7 @@
 
 use super::body::JsonBody;
 use crate::auth::Admin;
-use crate::domain::campaign::{CampaignView, CreateCampaign};
+use crate::domain::campaign::{campaign_view, CampaignView, CreateCampaign, ValidateCampaign};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{campaigns, slots};
@@ -24,8 +24,6 @@ pub fn router() -> Router<AppState> {
 
 /// Create a campaign. Its home slot is the vanity code's slot, or a random
 /// slot this region owns.
-#[utoipa::path(post, path = "/v1/campaigns", request_body = CreateCampaign,
-    responses((status = 201, body = CampaignView), (status = 400, description = "invalid_request")))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn create(
     State(state): State<AppState>,
@@ -33,17 +31,6 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<CampaignView>)> {
     let new = body.validate()?;
-    if let Some(home) = &new.home_region {
-        if home != state.region() {
-            return Err(ApiError::invalid(
-                "home_region",
-                format!(
-                    "this node serves region `{}`; send the request through a router",
-                    state.region()
-                ),
-            ));
-        }
-    }
     let owned = slots::active(state.db()).await?;
     let slot = match &new.code {
         Some(code @ Code::Vanity(_)) => {
@@ -55,13 +42,32 @@ pub async fn create(
                     epoch: None,
                 });
             }
+            if let Some(home) = new.home_region.as_deref().filter(|h| *h != state.region()) {
+                // The code decides: it hashes to a slot, and this region owns it.
+                return Err(ApiError::invalid(
+                    "home_region",
+                    format!(
+                        "code `{}` belongs to slot {s}, which region `{}` owns; a campaign with \
+                         a vanity code lives in its code's slot, so home_region must be `{}` \
+                         or omitted (asked for `{home}`)",
+                        code.as_str(),
+                        state.region(),
+                        state.region()
+                    ),
+                ));
+            }
             s
         }
-        _ => *owned
-            .choose(&mut rand::thread_rng())
-            .ok_or(ApiError::Unavailable {
-                what: "slot ownership",
-            })?,
+        _ => {
+            if let Some(home) = new.home_region.as_deref().filter(|h| *h != state.region()) {
+                return Err(foreign_home(&state, home));
+            }
+            *owned
+                .choose(&mut rand::thread_rng())
+                .ok_or(ApiError::Unavailable {
+                    what: "slot ownership",
+                })?
+        }
     };
     let id = CampaignId::random(
         Slot::new(slot).expect("owned slot"),
@@ -82,8 +88,6 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[utoipa::path(get, path = "/v1/campaigns/{campaign_id}",
-    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn read(
     State(state): State<AppState>,
@@ -94,8 +98,6 @@ pub async fn read(
     Ok(Json(view(&state, &id).await?))
 }
 
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/pause",
-    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -105,8 +107,6 @@ pub async fn pause(
     set_paused(&state, &id, true).await
 }
 
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/resume",
-    params(("campaign_id" = String, Path)), responses((status = 200, body = CampaignView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -118,8 +118,6 @@ pub async fn resume(
 
 /// Compare the campaign's Redis state with Postgres now, give back leaked
 /// claims older than the grace period, and rebuild on drift.
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/reconcile",
-    params(("campaign_id" = String, Path)), responses((status = 200, description = "reconcile report")))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn reconcile(
     State(state): State<AppState>,
@@ -148,6 +146,23 @@ async fn set_paused(state: &AppState, id: &str, paused: bool) -> ApiResult<Json<
     Ok(Json(view(state, id).await?))
 }
 
+/// `home_region` names another region: say whether it exists at all.
+fn foreign_home(state: &AppState, home: &str) -> ApiError {
+    let known = state
+        .regional()
+        .maps()
+        .map(|m| m.current().regions.iter().any(|r| r.id.as_str() == home));
+    let detail = match known {
+        Some(false) => format!("no region `{home}` in the cluster"),
+        _ => format!(
+            "this node serves region `{}`; region `{home}`'s campaigns are created by its \
+             own node (any router sends them there)",
+            state.region()
+        ),
+    };
+    ApiError::invalid("home_region", detail)
+}
+
 pub fn parse_id(id: &str) -> ApiResult<CampaignId> {
     CampaignId::parse(id).map_err(|_| ApiError::NotFound("campaign"))
 }
@@ -157,5 +172,5 @@ pub async fn view(state: &AppState, id: &str) -> ApiResult<CampaignView> {
         .await?
         .ok_or(ApiError::NotFound("campaign"))?;
     let (redeemed, codes) = campaigns::counts(state.db(), id).await?;
-    Ok(CampaignView::new(c, state.region(), redeemed, codes))
+    Ok(campaign_view(c, state.region(), redeemed, codes))
 }

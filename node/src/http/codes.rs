@@ -6,7 +6,6 @@ use super::campaigns::parse_id;
 use crate::auth::Admin;
 use crate::codegen::{self, Spec, MAX_INTENDED_USERS, MAX_POOL_COUNT};
 use crate::domain::campaign::Kind;
-use crate::domain::time::utc;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{codes, jobs};
@@ -14,12 +13,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+pub use coupon_api::codes::{
+    ExportPage, ExportQuery, ExportedCode, GenerateCodes, JobAccepted, JobView,
+};
 
-/// Largest export page.
-pub const MAX_EXPORT_PAGE: i64 = 10_000;
+/// Largest export page (the document states the same bound).
+pub use coupon_api::limits::MAX_EXPORT_PAGE;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,23 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/{job_id}", get(job))
 }
 
-/// `{"count": n}` for pool campaigns or `{"intended_users": [...]}` for unique ones.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateCodes {
-    #[serde(default)]
-    pub count: Option<i64>,
-    #[serde(default)]
-    pub intended_users: Option<Vec<String>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobAccepted {
-    pub job_id: String,
-}
-
-#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/codes", request_body = GenerateCodes,
-    params(("campaign_id" = String, Path)), responses((status = 202, body = JobAccepted)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn generate(
     State(state): State<AppState>,
@@ -77,12 +59,7 @@ pub async fn generate(
                     format!("1 to {MAX_INTENDED_USERS} user ids per request"),
                 ));
             }
-            if let Some(i) = users.iter().position(|u| u.is_empty() || u.len() > 255) {
-                return Err(ApiError::invalid(
-                    format!("intended_users[{i}]"),
-                    "user ids are 1-255 characters",
-                ));
-            }
+            crate::domain::text::user_ids("intended_users", &users)?;
             Spec::Unique { users }
         }
         (Kind::Pool, _, _) => {
@@ -113,24 +90,6 @@ pub async fn generate(
     ))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobView {
-    pub job_id: String,
-    pub campaign_id: String,
-    /// `running` | `done` | `failed`.
-    pub state: String,
-    pub done: i64,
-    pub total: i64,
-    /// Per-store counts, verified in each store.
-    pub report: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(with = "utc")]
-    pub created_at: DateTime<Utc>,
-}
-
-#[utoipa::path(get, path = "/v1/jobs/{job_id}", params(("job_id" = String, Path)),
-    responses((status = 200, body = JobView)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), job = %id))]
 pub async fn job(
     State(state): State<AppState>,
@@ -153,31 +112,6 @@ pub async fn job(
     }))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ExportQuery {
-    /// Opaque cursor from the previous page's `next`.
-    pub after: Option<String>,
-    /// Page size, at most 10000 (default 1000).
-    pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExportedCode {
-    pub code: String,
-    /// `unused` | `used`.
-    pub state: &'static str,
-    pub intended_user: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExportPage {
-    pub codes: Vec<ExportedCode>,
-    pub next: Option<String>,
-}
-
-#[utoipa::path(get, path = "/v1/campaigns/{campaign_id}/codes",
-    params(("campaign_id" = String, Path), ExportQuery), responses((status = 200, body = ExportPage)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), campaign = %id))]
 pub async fn export(
     State(state): State<AppState>,

@@ -4,6 +4,7 @@ use super::body::JsonBody;
 use crate::auth::User;
 use crate::burst::ratelimit;
 use crate::domain::idempotency::{request_hash, IdempotencyKey};
+use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
 use crate::redeem::{resolve, validate::Validation, RedeemRequest};
 use crate::state::AppState;
@@ -14,15 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+pub use coupon_api::coupons::{RedeemBody, ValidateBody};
 use std::net::SocketAddr;
-use utoipa::ToSchema;
 
 /// Header a router sets with the epoch it routed at; the fence checks it.
 pub const SLOT_EPOCH_HEADER: &str = "coupon-slot-epoch";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-/// Longest order id accepted.
-pub const MAX_ORDER_ID: usize = 255;
+/// Longest order id accepted, in characters.
+pub use coupon_api::limits::MAX_ORDER_ID;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,14 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/coupons/redeem", post(redeem))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ValidateBody {
-    pub code: String,
-}
-
-#[utoipa::path(post, path = "/v1/coupons/validate", request_body = ValidateBody,
-    responses((status = 200, body = Validation)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn validate(
     State(state): State<AppState>,
@@ -48,21 +40,12 @@ pub async fn validate(
     JsonBody(body): JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
     rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
+    text::no_control("code", &body.code)?;
     let v = crate::redeem::validate::validate(&state, &user, &body.code).await?;
     tracing::Span::current().record("campaign", v.campaign_id.as_str());
     Ok(Json(v))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedeemBody {
-    pub code: String,
-    pub order_id: String,
-}
-
-#[utoipa::path(post, path = "/v1/coupons/redeem", request_body = RedeemBody,
-    params(("Idempotency-Key" = String, Header, description = "1-255 visible characters")),
-    responses((status = 201, body = Redemption), (status = 200, description = "replay", body = Redemption)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn redeem(
     State(state): State<AppState>,
@@ -74,12 +57,6 @@ pub async fn redeem(
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
     rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
-    if body.order_id.is_empty() || body.order_id.len() > MAX_ORDER_ID {
-        return Err(ApiError::invalid(
-            "order_id",
-            "order_id must be 1-255 characters",
-        ));
-    }
     let epoch = match headers.get(SLOT_EPOCH_HEADER) {
         None => None,
         Some(v) => Some(
@@ -118,6 +95,10 @@ async fn redeem_inner(
     body: &RedeemBody,
     epoch: Option<i64>,
 ) -> ApiResult<(Redemption, bool)> {
+    // Checked here, inside the logged part: a refused attempt is a fraud
+    // signal too, and the log stores it in a storable form.
+    text::no_control("code", &body.code)?;
+    text::plain("order_id", &body.order_id, MAX_ORDER_ID)?;
     let code = resolve::shape(&body.code)?;
     let span = tracing::Span::current();
     span.record("slot", code.slot().get());
@@ -138,16 +119,44 @@ async fn redeem_inner(
         epoch,
     };
     if let Err(e) = gate {
-        return match crate::redeem::pg::replay_only(state.db(), &req).await? {
-            Some(prior) => Ok((prior, true)),
-            None => Err(e),
-        };
+        return refuse_unless_retry(state, &req, e).await;
     }
-    let outcome = state.claim().redeem(&req).await?;
+    // Claim, commit and settling the claim run to the end even when the
+    // caller hangs up (a router's forward timeout drops this future): cut
+    // short between claim and commit, the claim leaked like a crash's, and
+    // the user's retry read `already_redeemed` until the reconciler gave the
+    // use back. Found by chaos::two_nodes under load.
+    let engine = state.clone();
+    let task = async move { engine.claim().redeem(&req).await };
+    let outcome = tokio::spawn(tracing::Instrument::in_current_span(task))
+        .await
+        .map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
     Ok((outcome.redemption, outcome.replayed))
 }
 
-/// Per-user and per-IP limits (DESIGN.md §4 step 2). The client IP is the
+/// The campaign gate refused: a retry of a success still replays, and a
+/// request whose key is still in flight answers 409, not the gate's refusal
+/// (the original may yet succeed). The key is looked up again after the
+/// in-flight check, so an original that committed in between replays.
+async fn refuse_unless_retry(
+    state: &AppState,
+    req: &RedeemRequest,
+    refusal: ApiError,
+) -> ApiResult<(Redemption, bool)> {
+    use crate::redeem::pg;
+    if let Some(prior) = pg::replay_only(state.db(), req).await? {
+        return Ok((prior, true));
+    }
+    if state.claim().in_flight(req).await || pg::key_locked(state.db(), req).await? {
+        return Err(ApiError::IdempotencyInFlight);
+    }
+    match pg::replay_only(state.db(), req).await? {
+        Some(prior) => Ok((prior, true)),
+        None => Err(refusal),
+    }
+}
+
+/// Per-user and per-IP limits (docs/architecture.md §4 step 2). The client IP is the
 /// peer address, or, behind one of our routers (a verified service token),
 /// the last `X-Forwarded-For` hop, which that router appended. Hops a client
 /// wrote itself are never trusted.

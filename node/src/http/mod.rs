@@ -28,12 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(crate::service_auth::router())
         .fallback(|| async { ApiError::NotFound("route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::InvalidRequest {
-                field: None,
-                detail: "method not allowed on this route".into(),
-            }
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

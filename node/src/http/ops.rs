@@ -1,5 +1,6 @@
 //! `/livez`, `/readyz`, `/metrics`.
 
+use super::body::QueryParams;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -19,8 +20,31 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
+/// What a readiness check asks.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyQuery {
+    /// `all` (default): every store and the ownership sync. `traffic`: can
+    /// this process take requests — Redis is left out, because without it
+    /// the node serves from Postgres (docs/architecture.md §3.2), so a Kubernetes
+    /// readiness probe must not pull every node of a region when Redis dies.
+    #[serde(default)]
+    scope: ReadyScope,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ReadyScope {
+    #[default]
+    All,
+    Traffic,
+}
+
 /// Ready when every store answers; names what does not.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn readyz(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ReadyQuery>,
+) -> impl IntoResponse {
     let mut failing = Vec::new();
     let pg = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(state.db())).await;
     if !matches!(pg, Ok(Ok(_))) {
@@ -32,7 +56,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         redis::cmd("PING").query_async::<String>(&mut redis),
     )
     .await;
-    if !matches!(pong, Ok(Ok(_))) {
+    if !matches!(pong, Ok(Ok(_))) && q.scope == ReadyScope::All {
         failing.push("redis");
     }
     failing.extend(state.regional().not_ready());

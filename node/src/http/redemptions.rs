@@ -8,11 +8,10 @@ use crate::store::redemptions::{self, Redemption};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+pub use coupon_api::coupons::ReleaseBody;
 use coupon_core::RedemptionId;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
-pub const MAX_REASON: usize = 255;
+pub use coupon_api::limits::MAX_REASON;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,8 +23,6 @@ fn parse(id: &str) -> ApiResult<RedemptionId> {
     RedemptionId::parse(id).map_err(|_| ApiError::NotFound("redemption"))
 }
 
-#[utoipa::path(get, path = "/v1/redemptions/{redemption_id}",
-    params(("redemption_id" = String, Path)), responses((status = 200, body = Redemption)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), redemption = %id))]
 pub async fn read(
     State(state): State<AppState>,
@@ -42,15 +39,6 @@ pub async fn read(
     Ok(Json(r))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseBody {
-    /// Why the use is given back, e.g. `refund`.
-    pub reason: String,
-}
-
-#[utoipa::path(post, path = "/v1/redemptions/{redemption_id}/release", request_body = ReleaseBody,
-    params(("redemption_id" = String, Path)), responses((status = 200, body = Redemption)))]
 #[tracing::instrument(skip_all, fields(region = %state.region(), redemption = %id))]
 pub async fn release(
     State(state): State<AppState>,
@@ -59,12 +47,7 @@ pub async fn release(
     JsonBody(body): JsonBody<ReleaseBody>,
 ) -> ApiResult<Json<Redemption>> {
     let rid = parse(&id)?;
-    if body.reason.is_empty() || body.reason.len() > MAX_REASON {
-        return Err(ApiError::invalid(
-            "reason",
-            "reason must be 1-255 characters",
-        ));
-    }
+    crate::domain::text::plain("reason", &body.reason, MAX_REASON)?;
     Ok(Json(
         crate::redeem::release::release(&state, &caller, &rid, &body.reason).await?,
     ))

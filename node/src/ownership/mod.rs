@@ -1,4 +1,4 @@
-//! This region's view of the ownership map (DESIGN.md §2, §3.4): a watched
+//! This region's view of the ownership map (docs/architecture.md §2, §3.4): a watched
 //! copy of the raft map, the sync that keeps `slot_ownership` in step with
 //! it, the owner hint on 421 answers, and the slot mover of §7.
 

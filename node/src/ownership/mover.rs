@@ -1,4 +1,4 @@
-//! Moving one slot between regions, in DESIGN.md §7's order with the epoch
+//! Moving one slot between regions, in docs/architecture.md §7's order with the epoch
 //! as fencing token: (1) raft begin-move; (2) the old owner freezes the slot
 //! in its Postgres, waiting out in-flight transactions; (3) the slot's rows
 //! are copied and verified (count + checksum per table); (4) the new owner

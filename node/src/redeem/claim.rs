@@ -1,4 +1,4 @@
-//! The claim step, pluggable (DESIGN.md §4 step 5): the Postgres-only engine
+//! The claim step, pluggable (docs/architecture.md §4 step 5): the Postgres-only engine
 //! lives here; the Redis burst engine wraps the same transaction.
 
 use super::{pg, RedeemOutcome, RedeemRequest};
@@ -14,6 +14,12 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait ClaimEngine: Send + Sync {
     /// Claim and commit one redemption, or replay the caller's earlier one.
     fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>>;
+
+    /// Whether a claim under this caller's key is in flight in the engine's
+    /// own store (Postgres-side locks are checked by the caller).
+    fn in_flight<'a>(&'a self, _req: &'a RedeemRequest) -> BoxFut<'a, bool> {
+        Box::pin(async { false })
+    }
 
     /// Uses left for validate; `None` when unlimited.
     fn remaining<'a>(&'a self, campaign: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>>;

@@ -1,4 +1,4 @@
-//! The redeem path of DESIGN.md §4 on the owning node: resolve the code,
+//! The redeem path of docs/architecture.md §4 on the owning node: resolve the code,
 //! gate the campaign, claim through the pluggable engine, commit in Postgres.
 
 pub mod claim;

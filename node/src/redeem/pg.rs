@@ -1,4 +1,4 @@
-//! The one Postgres transaction of DESIGN.md §4 step 6: fence, idempotency,
+//! The one Postgres transaction of docs/architecture.md §4 step 6: fence, idempotency,
 //! pick a seat / code / use, insert, mark the code, append the outbox.
 //!
 //! Nothing here reads-then-writes a counter: every pick is re-checked by a
@@ -16,7 +16,7 @@ use sqlx::{PgConnection, PgPool, Row};
 /// Picks retried after losing a race before answering 503.
 const MAX_PICKS: usize = 24;
 
-/// Upper bound on a redeem transaction; keeps the outbox feed's settle time honest.
+/// Upper bound on a redeem transaction: an open one holds the events feed back.
 const STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '1500ms'";
 
 /// What a faster claim engine already reserved; Postgres re-checks it.
@@ -33,13 +33,15 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
     sqlx::query(STATEMENT_TIMEOUT).execute(&mut *tx).await?;
     let epoch = slots::fence(&mut tx, slot, req.epoch).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(req.key.lock_key(&req.user))
+        .bind(req.key.lock_key(&c.campaign_id, &req.user))
         .fetch_one(&mut *tx)
         .await?;
     if !locked {
         return Err(ApiError::IdempotencyInFlight);
     }
-    if let Some(prior) = redemptions::by_key(&mut tx, &req.user, req.key.as_str()).await? {
+    if let Some(prior) =
+        redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await?
+    {
         return replay(prior, &req.request_hash);
     }
     let mut hint = hint;
@@ -67,11 +69,19 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                 (None, Some(code.clone()))
             }
             Target::PoolClaim => {
-                let code = match hint.pool_code.take() {
-                    Some(code) => {
-                        lock_unused_code(&mut tx, &code).await?;
-                        code
-                    }
+                // A code Redis handed out may be stale (used, or unknown
+                // here): Postgres then pops another one itself (docs/architecture.md
+                // §4 step 7), and the claim engine drops the stale one.
+                let hinted = match hint.pool_code.take() {
+                    Some(code) => match lock_unused_code(&mut tx, &code).await {
+                        Ok(()) => Some(code),
+                        Err(ApiError::AlreadyRedeemed(_) | ApiError::UnknownCode) => None,
+                        Err(e) => return Err(e),
+                    },
+                    None => None,
+                };
+                let code = match hinted {
+                    Some(code) => code,
                     None => pop_code(&mut tx, &c.campaign_id)
                         .await?
                         .ok_or(ApiError::Exhausted)?,
@@ -108,8 +118,22 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
             .await?;
         let Some(row) = row else {
             // Lost a race on a seat, code or use number: pick again.
-            if let Some(prior) = redemptions::by_key(&mut tx, &req.user, req.key.as_str()).await? {
+            if let Some(prior) =
+                redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await?
+            {
                 return replay(prior, &req.request_hash);
+            }
+            // Keep what we reserved unless it was the clash: a use-number
+            // clash must not drop a seat or code that is still free.
+            match (seat_no, &pool_code) {
+                (Some(seat), _) if !seat_held(&mut tx, c, seat).await? => {
+                    hint.seat_no = Some(seat);
+                }
+                // The code row is locked by this transaction: still ours.
+                (_, Some(code)) if req.target == Target::PoolClaim => {
+                    hint.pool_code = Some(code.clone());
+                }
+                _ => {}
             }
             continue;
         };
@@ -163,39 +187,66 @@ async fn free_use(conn: &mut PgConnection, c: &Campaign, user: &str) -> ApiResul
         .map_err(ApiError::from)
 }
 
-/// A free seat, probing from a random start so racers spread out instead of
-/// all fighting over seat n+1; `None` when every seat is taken.
-async fn pick_seat(conn: &mut PgConnection, c: &Campaign, total: i32) -> ApiResult<Option<i32>> {
-    let taken: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
-         AND seat_no IS NOT NULL AND released_at IS NULL",
+async fn seat_held(conn: &mut PgConnection, c: &Campaign, seat: i32) -> ApiResult<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM redemptions WHERE campaign_id = $1 \
+         AND seat_no = $2 AND released_at IS NULL)",
     )
     .bind(&c.campaign_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if taken >= total as i64 {
-        return Ok(None);
-    }
-    let start = rand::thread_rng().gen_range(1..=total);
-    for (lo, hi) in [(start, total), (1, start - 1)] {
-        if lo > hi {
-            continue;
-        }
-        let seat: Option<i32> = sqlx::query_scalar(
-            "SELECT s FROM generate_series($2::int, $3::int) s WHERE NOT EXISTS ( \
-               SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.seat_no = s \
-               AND r.seat_no IS NOT NULL AND r.released_at IS NULL) LIMIT 1",
+    .bind(seat)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Seats above the active count a pick may land on: wide enough that
+/// racers spread out, small enough that the probe never grows with the cap.
+const SEAT_WINDOW: i64 = 1024;
+/// Counts and probes before a seat pick gives up with 503.
+const SEAT_RECOUNTS: usize = 4;
+
+/// A free seat, probing from a random start so racers spread out instead of
+/// all fighting over seat n+1; `None` when every seat is taken. The probe
+/// covers seats `1..=min(total, taken + SEAT_WINDOW)`: with `taken` seats
+/// in use that range always holds a free one, and it is bounded by the
+/// seats in use, not by the cap (a `total_limit` of a hundred million costs
+/// what a thousand does).
+async fn pick_seat(conn: &mut PgConnection, c: &Campaign, total: i32) -> ApiResult<Option<i32>> {
+    // Racers can fill the window between the count and the probe; count
+    // again then, rather than answering `exhausted` while seats are left.
+    for _ in 0..SEAT_RECOUNTS {
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
+             AND seat_no IS NOT NULL AND released_at IS NULL",
         )
         .bind(&c.campaign_id)
-        .bind(lo)
-        .bind(hi)
-        .fetch_optional(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-        if seat.is_some() {
-            return Ok(seat);
+        if taken >= total as i64 {
+            return Ok(None);
+        }
+        let top = (taken + SEAT_WINDOW).min(total as i64) as i32;
+        let start = rand::thread_rng().gen_range(1..=top);
+        for (lo, hi) in [(start, top), (1, start - 1)] {
+            if lo > hi {
+                continue;
+            }
+            let seat: Option<i32> = sqlx::query_scalar(
+                "SELECT s FROM generate_series($2::int, $3::int) s WHERE NOT EXISTS ( \
+                   SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.seat_no = s \
+                   AND r.seat_no IS NOT NULL AND r.released_at IS NULL) LIMIT 1",
+            )
+            .bind(&c.campaign_id)
+            .bind(lo)
+            .bind(hi)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if seat.is_some() {
+                return Ok(seat);
+            }
         }
     }
-    Ok(None)
+    tracing::warn!(campaign = %c.campaign_id, "seat window full {SEAT_RECOUNTS} times in a row");
+    Err(ApiError::Unavailable { what: "postgres" })
 }
 
 /// Locks a named code row (both code paths lock the code before inserting,
@@ -274,6 +325,48 @@ pub async fn remaining(db: &PgPool, c: &Campaign) -> ApiResult<Option<i64>> {
     }
 }
 
+/// Whether a seat or code a claim engine reserved is still free in
+/// Postgres, so giving it back cannot re-list one that is taken (a stale
+/// Redis view handed it out). Seats: no active redemption holds it; codes:
+/// unused.
+pub async fn token_free(db: &PgPool, c: &Campaign, token: &str) -> ApiResult<bool> {
+    match c.kind {
+        Kind::Shared => {
+            let Ok(seat) = token.parse::<i32>() else {
+                return Ok(false);
+            };
+            let held = seat_held(&mut *db.acquire().await?, c, seat).await?;
+            Ok(!held && seat >= 1 && c.total_limit.is_some_and(|t| seat <= t))
+        }
+        Kind::Pool | Kind::Unique => {
+            let used: Option<bool> =
+                sqlx::query_scalar("SELECT used FROM codes WHERE code = $1 AND campaign_id = $2")
+                    .bind(token)
+                    .bind(&c.campaign_id)
+                    .fetch_optional(db)
+                    .await?;
+            Ok(used == Some(false))
+        }
+    }
+}
+
+/// Whether a redeem transaction holds this caller's key right now (its
+/// advisory lock is held). Read from `pg_locks`, never by trying the lock:
+/// a probe that took it, however briefly, could turn the original request
+/// away with 409.
+pub async fn key_locked(db: &PgPool, req: &RedeemRequest) -> ApiResult<bool> {
+    let key = req.key.lock_key(&req.campaign.campaign_id, &req.user);
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND classid = (($1 >> 32) & 4294967295)::oid \
+           AND objid = ($1 & 4294967295)::oid AND objsubid = 1)",
+    )
+    .bind(key)
+    .fetch_one(db)
+    .await?)
+}
+
 /// The caller's earlier redemption under this key, if any, without claiming:
 /// used when the campaign gate refuses, so a retry of a success still replays.
 pub async fn replay_only(
@@ -281,7 +374,14 @@ pub async fn replay_only(
     req: &RedeemRequest,
 ) -> ApiResult<Option<redemptions::Redemption>> {
     let mut conn = db.acquire().await?;
-    match redemptions::by_key(&mut conn, &req.user, req.key.as_str()).await? {
+    match redemptions::by_key(
+        &mut conn,
+        &req.campaign.campaign_id,
+        &req.user,
+        req.key.as_str(),
+    )
+    .await?
+    {
         Some(prior) => replay(prior, &req.request_hash).map(|o| Some(o.redemption)),
         None => Ok(None),
     }

@@ -1,5 +1,5 @@
 //! From a typed code to its campaign and what redeeming it consumes.
-//! The shape check runs first and costs no I/O (DESIGN.md §4 step 3).
+//! The shape check runs first and costs no I/O (docs/architecture.md §4 step 3).
 
 use super::Target;
 use crate::domain::campaign::{Campaign, Kind};
@@ -68,7 +68,7 @@ pub async fn resolve(state: &AppState, code: &Code) -> ApiResult<Resolved> {
     }
 }
 
-/// Campaign gate plus the unique-code owner check (DESIGN.md §4 step 4).
+/// Campaign gate plus the unique-code owner check (docs/architecture.md §4 step 4).
 pub fn gate(r: &Resolved, user: &str) -> ApiResult<()> {
     r.campaign.check_open(chrono::Utc::now(), user)?;
     if let Target::Code {

@@ -2,25 +2,9 @@
 
 use super::resolve::{self, Resolved};
 use super::Target;
-use crate::domain::discount::Discount;
-use crate::domain::time::utc;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Validation {
-    pub valid: bool,
-    pub campaign_id: String,
-    pub code: String,
-    pub discount: Discount,
-    #[serde(with = "utc")]
-    pub ends_at: DateTime<Utc>,
-    /// Uses left in the campaign; null when unlimited.
-    pub remaining: Option<i64>,
-}
+pub use coupon_api::coupons::Validation;
 
 pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Validation> {
     let code = resolve::shape(raw)?;

@@ -1,35 +1,10 @@
 //! The redemptions table: reads and the release transaction.
 
-use crate::domain::discount::Discount;
-use crate::domain::time::utc;
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+pub use coupon_api::coupons::Redemption;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-use utoipa::ToSchema;
-
-/// A redemption as API.md shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Redemption {
-    pub redemption_id: String,
-    pub campaign_id: String,
-    /// The code as the user typed it (normalized).
-    pub code: String,
-    /// Pool claim codes: the pool code handed out. Otherwise absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assigned_code: Option<String>,
-    pub user_id: String,
-    pub order_id: String,
-    /// Frozen snapshot of the discount at redeem time.
-    pub discount: Discount,
-    #[serde(with = "utc")]
-    pub redeemed_at: DateTime<Utc>,
-    #[serde(with = "utc::option", skip_serializing_if = "Option::is_none")]
-    pub released_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    pub request_hash: String,
-}
 
 pub const COLUMNS: &str = "redemption_id, campaign_id, code, pool_code, user_id, order_id, \
      discount, redeemed_at, released_at, request_hash";
@@ -59,14 +34,20 @@ pub async fn by_id(db: &PgPool, id: &str) -> Result<Option<Redemption>, ApiError
     row.as_ref().map(from_row).transpose()
 }
 
+/// The caller's redemption under `key` in `campaign_id`: idempotency keys
+/// are scoped to the caller and the campaign (docs/decisions.md).
 pub async fn by_key(
     conn: &mut PgConnection,
+    campaign_id: &str,
     user: &str,
     key: &str,
 ) -> Result<Option<Redemption>, ApiError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM redemptions WHERE user_id = $1 AND idempotency_key = $2");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM redemptions WHERE campaign_id = $1 AND user_id = $2 \
+         AND idempotency_key = $3"
+    );
     let row = sqlx::query(&sql)
+        .bind(campaign_id)
         .bind(user)
         .bind(key)
         .fetch_optional(conn)

@@ -1,4 +1,4 @@
-//! Postgres enforces every limit of DESIGN.md §3.1 on its own: these tests
+//! Postgres enforces every limit of docs/architecture.md §3.1 on its own: these tests
 //! write with SQL directly, bypassing the node, and expect refusals.
 
 use crate::helpers::*;
@@ -207,10 +207,9 @@ async fn postgres_refuses_two_redemptions_under_one_callers_idempotency_key() {
         insert(&app.db, "r2", row("c1", "u1", 2)).await,
         Err("redemptions_idempotency_once".into())
     );
-    assert_eq!(
-        insert(&app.db, "r3", row("c2", "u1", 1)).await,
-        Err("redemptions_idempotency_once".into())
-    );
+    // Keys are scoped to the caller and the campaign: another campaign is
+    // another scope (as it is when it lives in another region).
+    insert(&app.db, "r3", row("c2", "u1", 1)).await.unwrap();
     // Released or not, the key stays spent.
     release(&app.db, "r1").await;
     assert_eq!(
@@ -244,5 +243,133 @@ async fn postgres_refuses_unreleasing_and_changing_limits() {
     assert_eq!(
         err.as_database_error().unwrap().constraint(),
         Some("campaigns_limits_immutable")
+    );
+}
+
+async fn constraint_of(db: &PgPool, sql: &str) -> Option<String> {
+    sqlx::query(sql)
+        .execute(db)
+        .await
+        .err()
+        .and_then(|e| e.as_database_error()?.constraint().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn postgres_refuses_any_change_to_a_redemption_but_its_release() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "c1", "shared", Some(2), 1).await;
+    campaign(&app.db, "c2", "shared", Some(2), 1).await;
+    campaign(&app.db, "p1", "pool", None, 1).await;
+    sqlx::query(
+        "INSERT INTO codes (code, campaign_id, seq) VALUES ('C1', 'p1', 1), ('C2', 'p1', 2)",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    insert(&app.db, "r1", shared("c1", "u1", "k", 1, 1))
+        .await
+        .unwrap();
+    let pool = Row {
+        campaign: "p1",
+        user: "u1",
+        key: "kp",
+        seat: None,
+        use_no: 1,
+        code: Some("C1"),
+    };
+    insert(&app.db, "rp", pool).await.unwrap();
+    // Each of these would slip past a limit: a seat beyond the cap, a use
+    // beyond the per-user limit, a move to another campaign, a second code.
+    for set in [
+        "seat_no = 999",
+        "use_no = 7",
+        "campaign_id = 'c2'",
+        "user_id = 'u2'",
+        "idempotency_key = 'other'",
+        "order_id = 'changed'",
+        "discount = '{\"type\":\"percent\",\"percent\":100}'",
+    ] {
+        assert_eq!(
+            constraint_of(
+                &app.db,
+                &format!("UPDATE redemptions SET {set} WHERE redemption_id = 'r1'")
+            )
+            .await,
+            Some("redemptions_immutable".to_owned()),
+            "{set}"
+        );
+    }
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE redemptions SET pool_code = 'C2' WHERE redemption_id = 'rp'"
+        )
+        .await,
+        Some("redemptions_immutable".to_owned())
+    );
+    // The release is the one change allowed, once.
+    release(&app.db, "r1").await;
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE redemptions SET release_reason = 'other' WHERE redemption_id = 'r1'"
+        )
+        .await,
+        Some("redemptions_immutable".to_owned())
+    );
+    assert_eq!(
+        constraint_of(&app.db, "UPDATE redemptions SET released_at = now() - interval '1 day' WHERE redemption_id = 'r1'").await,
+        Some("redemptions_immutable".to_owned())
+    );
+    // The same holds for the rows the limits rest on.
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE codes SET campaign_id = 'c2' WHERE code = 'C2'"
+        )
+        .await,
+        Some("codes_immutable".to_owned())
+    );
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE codes SET intended_user = 'u9' WHERE code = 'C2'"
+        )
+        .await,
+        Some("codes_immutable".to_owned())
+    );
+    sqlx::query("UPDATE codes SET used = true WHERE code = 'C2'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE campaigns SET slot = 2 WHERE campaign_id = 'c1'"
+        )
+        .await,
+        Some("campaigns_identity_immutable".to_owned())
+    );
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE campaigns SET code = 'NEWCODE' WHERE campaign_id = 'c1'"
+        )
+        .await,
+        Some("campaigns_identity_immutable".to_owned())
+    );
+    sqlx::query(
+        "INSERT INTO outbox (event_id, type, campaign_id, data) VALUES ('e1', 't', 'c1', '{}')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        constraint_of(
+            &app.db,
+            "UPDATE outbox SET data = '{\"forged\":true}' WHERE event_id = 'e1'"
+        )
+        .await,
+        Some("outbox_append_only".to_owned())
     );
 }

@@ -1,4 +1,4 @@
-//! Every reason code of API.md the node's endpoints can produce, each from a
+//! Every reason code of docs/api.md the node's endpoints can produce, each from a
 //! real request, with RFC 9457 bodies that name the field.
 
 use crate::helpers::*;
@@ -439,7 +439,7 @@ async fn a_key_still_in_flight_is_refused_on_the_postgres_path() {
     let key = coupon_node::domain::idempotency::IdempotencyKey::parse("busy-key").unwrap();
     let mut tx = app.db.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key.lock_key("u1"))
+        .bind(key.lock_key(c["campaign_id"].as_str().unwrap(), "u1"))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -479,5 +479,24 @@ async fn a_client_cannot_dodge_the_ip_limit_with_its_own_forwarded_for() {
         last,
         StatusCode::TOO_MANY_REQUESTS,
         "spoofed hops must not reset the limit"
+    );
+}
+
+#[tokio::test]
+async fn a_home_region_that_contradicts_the_vanity_code_names_the_codes_region() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "x", "kind": "shared", "code": "ELSEWHERE", "total_limit": 5,
+        "discount": {"type": "free_shipping"}, "per_user_limit": 1,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z",
+        "home_region": "eu",
+    });
+    let (s, b) = problem(app.post("/v1/campaigns", Some(&app.admin()), &body).await).await;
+    assert_problem(s, &b, 400, "invalid_request");
+    assert_eq!(b["field"], "home_region");
+    let detail = b["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("belongs to slot") && detail.contains("`us`"),
+        "{detail}"
     );
 }

@@ -116,7 +116,7 @@ async fn assert_redis_agrees(app: &TestApp, redis_url: &str, campaign: &str, tot
         .await
         .unwrap();
     let k = Keys::new(campaign);
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, campaign, total).await;
     let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
     let active = app.active_redemptions(campaign).await;
     assert_eq!(
@@ -301,19 +301,18 @@ async fn a_crash_between_claim_and_commit_leaks_a_seat_until_the_grace_period_en
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let k = Keys::new(&id);
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 3).await;
     assert_eq!(free, 2, "the crashed claim holds a seat");
     let early = reconcile(&app, &id).await;
     assert_eq!(
         early["leaks_returned"], 0,
         "not before the grace period: {early}"
     );
-    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 2);
+    assert_eq!(redis_free_seats(&mut r, &id, 3).await, 2);
     tokio::time::sleep(Duration::from_millis(2300)).await;
     let late = reconcile(&app, &id).await;
     assert_eq!(late["leaks_returned"], 1, "{late}");
-    assert_eq!(r.scard::<_, i64>(k.free()).await.unwrap(), 3);
+    assert_eq!(redis_free_seats(&mut r, &id, 3).await, 3);
     // The crashed caller may retry with its key, and all three seats can be won.
     for (u, key) in [("u1", "k1"), ("u2", "k2"), ("u3", "k3")] {
         let (s, b, _) = app.redeem(u, key, "CRASHY", "o").await;
@@ -341,6 +340,36 @@ async fn a_crash_after_commit_before_reply_is_replayed_on_retry() {
         1,
         "the retry burned no second use"
     );
+    scenario.teardown();
+}
+
+/// A caller that hangs up between the claim and the commit (a router's
+/// forward timeout) must not cut the redeem short: it finishes, and the
+/// retry with the same key replays it instead of `already_redeemed` or a
+/// leaked claim.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_hanging_up_mid_redeem_does_not_cut_the_redeem_short() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let id = shared_campaign(&app, "HANGUP", 3).await;
+    // Blocks the redeem for 800 ms right after the Redis claim.
+    fail::cfg("after_claim_before_commit", "1*sleep(800)").unwrap();
+    let hung_up = app
+        .http
+        .post(format!("{}/v1/coupons/redeem", app.base))
+        .bearer_auth(app.user("h1"))
+        .header("Idempotency-Key", "hang-1")
+        .timeout(Duration::from_millis(200))
+        .json(&json!({"code": "HANGUP", "order_id": "o1"}))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up first: {hung_up:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.active_redemptions(&id).await, 1, "the redeem finished");
+    let (s, b, h) = app.redeem("h1", "hang-1", "HANGUP", "o1").await;
+    assert_eq!(s, StatusCode::OK, "the retry replays: {b}");
+    assert_eq!(h["idempotent-replayed"], "true");
     scenario.teardown();
 }
 
@@ -398,7 +427,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
     let k = Keys::new(&id);
     let in_flight: i64 = r.zcard(k.claims()).await.unwrap();
     assert_eq!(in_flight, 0, "every failed claim was given back");
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 1000).await;
     let active = app2.active_redemptions(&id).await;
     // No seat was lost: every failed claim went back. (A commit that landed
     // while its reply was lost to the shutdown is given back as well, one
@@ -408,7 +437,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
         "{free} free + {active} rows < 1000: a claim was not given back"
     );
     let report = reconcile(&app2, &id).await;
-    let free: i64 = r.scard(k.free()).await.unwrap();
+    let free = redis_free_seats(&mut r, &id, 1000).await;
     assert_eq!(
         free + active,
         1000,
@@ -424,4 +453,174 @@ fn clone_app(app: &TestApp) -> TestApp {
         db: app.db.clone(),
         db_url: app.db_url.clone(),
     }
+}
+
+/// A node whose Redis died keeps taking traffic (Postgres path), so the
+/// Kubernetes readiness probe (`/readyz?scope=traffic`) stays green while the
+/// full check names Redis; the periodic reconciler's failures are counted
+/// for the alert, and the counter is exported at 0 before the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_down_keeps_the_node_ready_for_traffic_and_counts_reconcile_failures() {
+    let redis = RedisServer::start_temp().unwrap();
+    let app = TestApp::spawn_on(&stores().pg, &redis.url(), |c| {
+        c.burst.reconcile_interval_ms = 200;
+    })
+    .await;
+    let metrics = |app: &TestApp| {
+        let req = app.http.get(format!("{}/metrics", app.base));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let before = metrics(&app).await;
+    assert!(
+        before.contains("coupon_reconcile_failures_total 0"),
+        "alerted counter exported at 0 from the start:\n{before}"
+    );
+    let id = shared_campaign(&app, "READYREDIS", 10).await;
+    let (s, _, _) = app.redeem("r1", "k1", "READYREDIS", "o1").await;
+    assert_eq!(s, StatusCode::CREATED);
+    coupon_testkit::procs::signal(redis.pid().unwrap(), libc::SIGKILL);
+
+    let full = app.get("/readyz", None).await;
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = full.json().await.unwrap();
+    assert!(body["failing"].to_string().contains("redis"), "{body}");
+    let traffic = app.get("/readyz?scope=traffic", None).await;
+    assert_eq!(
+        traffic.status(),
+        StatusCode::OK,
+        "{:?}",
+        traffic.text().await
+    );
+    let bad = app.get("/readyz?scope=everything", None).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // And it really takes traffic: the Postgres path answers.
+    let (s, b, _) = app.redeem("r2", "k2", "READYREDIS", "o2").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(app.active_redemptions(&id).await, 2);
+
+    let mut counted = false;
+    for _ in 0..50 {
+        let m = metrics(&app).await;
+        if m.lines().any(|l| {
+            l.strip_prefix("coupon_reconcile_failures_total ")
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v > 0)
+        }) {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        counted,
+        "reconcile failures counted:\n{}",
+        metrics(&app).await
+    );
+}
+
+/// Generated codes refused by the Bloom filter so far (from /metrics).
+async fn bloom_rejects(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("coupon_bloom_rejects_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter_only_until_it_expires(
+) {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let slot = coupon_core::Slot::new(c["slot"].as_u64().unwrap() as u16).unwrap();
+    let probe = |i: usize| {
+        let bogus = coupon_core::GeneratedCode::random(slot, &mut rand::thread_rng());
+        let app = &app;
+        async move {
+            let (s, b, _) = app
+                .redeem("prober", &format!("k{i}"), bogus.as_str(), "o")
+                .await;
+            assert_problem(s, &b, 404, "unknown_code");
+        }
+    };
+    // The job ends as if it crashed (or its last Redis call failed) between
+    // announcing itself and retiring the announcement.
+    fail::cfg("codegen_lease_lost", "return").unwrap();
+    app.generate(id, json!({"count": 20})).await;
+    // While the announcement stands, "no" is not trusted...
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = bloom_rejects(&app).await;
+    probe(0).await;
+    assert_eq!(
+        bloom_rejects(&app).await,
+        before,
+        "trusted during a live job"
+    );
+    // ...and once it lapses, it is again.
+    let started = std::time::Instant::now();
+    for i in 1..100 {
+        probe(i).await;
+        if bloom_rejects(&app).await > before {
+            scenario.teardown();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!(
+        "the filter was still untrusted {:?} after the job died",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_never_deletes_a_seed_lock_another_seeder_took_over() {
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({"count": 100000})).await;
+    let k = Keys::new(&id);
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = r.del(k.ready()).await.unwrap();
+    // Seeder A: the reconciler rebuilding the campaign (100,000 codes).
+    let a = {
+        let (http, base, admin, id) = (app.http.clone(), app.base.clone(), app.admin(), id.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/v1/campaigns/{id}/reconcile"))
+                .bearer_auth(admin)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let mut seen = false;
+    for _ in 0..2000 {
+        if r.exists::<_, bool>(k.seed_lock()).await.unwrap() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(seen, "seeder A never took the lock");
+    // A's lock expired meanwhile and seeder B took it over.
+    let _: () = redis::cmd("SET")
+        .arg(k.seed_lock())
+        .arg("seeder-b")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(a.await.unwrap(), StatusCode::OK);
+    let holder: Option<String> = r.get(k.seed_lock()).await.unwrap();
+    assert_eq!(holder.as_deref(), Some("seeder-b"), "A deleted B's lock");
 }

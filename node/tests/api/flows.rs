@@ -1,4 +1,4 @@
-//! End-to-end flows of API.md: create → validate → redeem → replay → release,
+//! End-to-end flows of docs/api.md: create → validate → redeem → replay → release,
 //! for all three code patterns.
 
 use crate::helpers::*;
@@ -285,8 +285,8 @@ async fn validate_reads_remaining_from_redis() {
         .await
         .unwrap();
     // Take three seats out of Redis behind the node's back: validate must see it.
-    let _: Vec<String> = redis::cmd("SPOP")
-        .arg(coupon_node::burst::keys::Keys::new(id).free())
+    let _: i64 = redis::cmd("INCRBY")
+        .arg(coupon_node::burst::keys::Keys::new(id).next())
         .arg(3)
         .query_async(&mut r)
         .await

@@ -245,3 +245,20 @@ pub fn assert_problem(status: StatusCode, body: &Value, want_status: u16, want_c
     assert_eq!(body["code"], want_code, "body: {body}");
     assert_eq!(body["status"], want_status, "body: {body}");
 }
+
+/// Free seats of a capped shared campaign as Redis holds them: the listed
+/// free-list plus every seat from the `next` counter up to the cap.
+pub async fn redis_free_seats(
+    r: &mut redis::aio::MultiplexedConnection,
+    campaign: &str,
+    total: i64,
+) -> i64 {
+    let k = coupon_node::burst::keys::Keys::new(campaign);
+    let (listed, next): (i64, Option<i64>) = redis::pipe()
+        .scard(k.free())
+        .get(k.next())
+        .query_async(r)
+        .await
+        .unwrap();
+    listed + coupon_node::burst::keys::unlisted(Some(total as i32), next)
+}

@@ -1,9 +1,14 @@
 //! API tests against a real node, Postgres and Redis (one binary, shared helpers).
 
+mod caps;
 mod concurrency;
 mod constraints;
 mod errors;
 mod faults;
+mod feed;
 mod flows;
 mod helpers;
+mod hostile;
 mod ownership;
+mod replay;
+mod tokens;

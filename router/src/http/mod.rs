@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(|| async { RouterError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { RouterError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), context))
         .with_state(state)
 }

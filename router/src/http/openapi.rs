@@ -1,36 +1,44 @@
-//! `GET /openapi.json`: the public contract as the node's handlers generate
-//! it (a router serves exactly the node API, forwarded), merged with the
-//! router's own endpoints (`/readyz`, `/v1/cluster/map`).
+//! `GET /openapi.json`: the public API as routed (the node's operations),
+//! plus the router's own (`/readyz`, `/v1/cluster/map`) and the feed's
+//! `region` parameter — from the `coupon-api` crate, not the node.
 
-use super::ops;
 use crate::state::AppState;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::OpenApi;
 
-#[derive(OpenApi)]
-#[openapi(paths(ops::readyz, ops::map))]
-struct RouterOps;
+pub fn document() -> serde_json::Value {
+    coupon_api::doc::router_document()
+}
 
-/// The node's document plus the router's own paths.
-pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = coupon_node::http::openapi::ApiDoc::openapi();
-    doc.info.title = "Coupon router".into();
-    doc.info.description =
-        Some("Routes each request to the node of the region owning its slot; see API.md.".into());
-    doc.merge(RouterOps::openapi());
-    doc
+/// The document with the regions of the current map as the only valid
+/// values of `home_region` and the feed's `region`.
+fn served(state: &AppState) -> serde_json::Value {
+    let regions: Vec<String> = state
+        .maps()
+        .map(|m| {
+            m.current()
+                .regions
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    coupon_api::doc::router_document_for(&regions)
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+    Router::new().route(
+        "/openapi.json",
+        get(|State(state): State<AppState>| async move { Json(served(&state)) }),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_router_document_lists_the_whole_public_api() {
-        let doc = serde_json::to_value(super::document()).unwrap();
+        let doc = super::document();
         for path in [
             "/v1/campaigns",
             "/v1/campaigns/{campaign_id}",

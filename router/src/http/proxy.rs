@@ -1,6 +1,13 @@
 //! The routed API: each route computes its key from the string alone and
-//! hands the request to the forwarder. Malformed codes and ids are answered
-//! here (404) without any forwarding; bodies are buffered up to the limit.
+//! hands the request to the forwarder; bodies are buffered up to the limit.
+//!
+//! A request the router cannot route (malformed body, code or id, unknown
+//! `home_region`) goes to this router's own region's node, which answers it
+//! in the contract's order: authenticate and authorize first, then the
+//! Idempotency-Key, then the body (the router holds no issuer keys, so it
+//! cannot tell a user from an admin, and must not answer 400 or 404 to a
+//! caller who would get 401 or 403). Those answers cost the node no
+//! Postgres I/O.
 
 use crate::error::RouterError;
 use crate::forward::{forward, Outgoing};
@@ -116,9 +123,9 @@ fn append_client_ip(parts: &mut axum::http::request::Parts) {
     }
 }
 
-async fn routed(state: AppState, key: Result<RouteKey, RouterError>, req: Request) -> Response {
+async fn routed(state: AppState, key: Option<RouteKey>, req: Request) -> Response {
+    let key = key.unwrap_or_else(|| local(&state));
     let result = async {
-        let key = key?;
         let out = take(&state, req).await?;
         Ok::<_, RouterError>(forward(&state, key, out).await)
     };
@@ -131,28 +138,20 @@ pub async fn by_code(State(state): State<AppState>, req: Request) -> Response {
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
-    let json: Value = match serde_json::from_slice(&out.body) {
-        Ok(v) => v,
-        Err(e) => {
-            return RouterError::InvalidRequest {
-                field: None,
-                detail: format!("body is not JSON: {e}"),
-            }
-            .into_response()
-        }
-    };
-    let Some(code) = json.get("code").and_then(Value::as_str) else {
-        return RouterError::InvalidRequest {
-            field: Some("code"),
-            detail: "code is required and must be a string".into(),
-        }
-        .into_response();
-    };
-    let Ok(code) = Code::parse(code) else {
-        return RouterError::UnknownCode.into_response();
+    let code = serde_json::from_slice::<Value>(&out.body)
+        .ok()
+        .and_then(|v| v.get("code")?.as_str().map(str::to_owned))
+        .and_then(|c| Code::parse(&c).ok());
+    let Some(code) = code else {
+        return forward(&state, local(&state), out).await;
     };
     tracing::Span::current().record("slot", code.slot().get());
     forward(&state, RouteKey::Slot(code.slot().get()), out).await
+}
+
+/// Where requests the router cannot route go (see the module comment).
+fn local(state: &AppState) -> RouteKey {
+    RouteKey::Region(state.region().to_owned())
 }
 
 /// A vanity code decides the slot; otherwise `home_region` (or this
@@ -169,36 +168,33 @@ pub async fn create_campaign(State(state): State<AppState>, req: Request) -> Res
         .and_then(|c| Code::parse_vanity(c).ok());
     let key = match (vanity, json.get("home_region").and_then(Value::as_str)) {
         (Some(code), _) => RouteKey::Slot(code.slot().get()),
-        (None, Some(home)) => RouteKey::Region(home.to_owned()),
-        (None, None) => RouteKey::Region(state.region().to_owned()),
+        (None, Some(home)) if crate::plan::known_region(&state, home) => {
+            RouteKey::Region(home.to_owned())
+        }
+        _ => local(&state),
     };
     forward(&state, key, out).await
 }
 
+/// The slot of the path's id; `None` for an id that cannot be one (the
+/// local node answers 404 after checking the caller).
 fn id_key<T>(
     p: &HashMap<String, String>,
     parse: impl Fn(&str) -> Option<T>,
     slot: impl Fn(T) -> u16,
-    what: &'static str,
-) -> Result<RouteKey, RouterError> {
+) -> Option<RouteKey> {
     p.get("id")
         .and_then(|id| parse(id))
         .map(|v| RouteKey::Slot(slot(v)))
-        .ok_or(RouterError::NotFound(what))
 }
 
 pub async fn by_campaign(State(state): State<AppState>, Path(p): Params, req: Request) -> Response {
-    let key = id_key(
-        &p,
-        |s| CampaignId::parse(s).ok(),
-        |i| i.slot().get(),
-        "campaign",
-    );
+    let key = id_key(&p, |s| CampaignId::parse(s).ok(), |i| i.slot().get());
     routed(state, key, req).await
 }
 
 pub async fn by_job(State(state): State<AppState>, Path(p): Params, req: Request) -> Response {
-    let key = id_key(&p, |s| JobId::parse(s).ok(), |i| i.slot().get(), "job");
+    let key = id_key(&p, |s| JobId::parse(s).ok(), |i| i.slot().get());
     routed(state, key, req).await
 }
 
@@ -207,12 +203,7 @@ pub async fn by_redemption(
     Path(p): Params,
     req: Request,
 ) -> Response {
-    let key = id_key(
-        &p,
-        |s| RedemptionId::parse(s).ok(),
-        |i| i.slot().get(),
-        "redemption",
-    );
+    let key = id_key(&p, |s| RedemptionId::parse(s).ok(), |i| i.slot().get());
     routed(state, key, req).await
 }
 
@@ -225,5 +216,7 @@ pub async fn events(State(state): State<AppState>, req: Request) -> Response {
         .split('&')
         .find_map(|kv| kv.strip_prefix("region=").map(str::to_owned))
         .unwrap_or_else(|| state.region().to_owned());
-    routed(state, Ok(RouteKey::Region(region)), req).await
+    // An unknown region is the local node's to refuse (after the caller).
+    let key = crate::plan::known_region(&state, &region).then_some(RouteKey::Region(region));
+    routed(state, key, req).await
 }

@@ -6,6 +6,10 @@
 //! Link names (for [`FaultNet`]): `router:<r>->node:<r2>`, `node:<r>->pg:<r>`,
 //! `node:<r>->redis:<r>`, `router:<r>->raft:<i>`, `node:<r>->raft:<i>`,
 //! `raft:<i>->raft:<j>`. Nodes never call each other (no node→node link).
+//!
+//! With `nodes_per_region` > 1 a region runs several node processes on its
+//! one Postgres and Redis behind a round-robin balancer (`balancer.rs`, the
+//! local stand-in for a Kubernetes Service); the map names the balancer.
 
 pub mod keys;
 pub mod links;
@@ -66,13 +70,21 @@ pub struct ClusterSpec {
     /// Extra environment of every node / router.
     pub node_env: Vec<(String, String)>,
     pub router_env: Vec<(String, String)>,
+    /// Node processes per region (0 counts as 1); more than one sit behind
+    /// a round-robin balancer.
+    pub nodes_per_region: usize,
 }
 
 pub struct RegionProcs {
     pub name: String,
     pub pg: PgServer,
     pub redis: RedisServer,
+    /// The region's first node.
     pub node: Proc,
+    /// Further nodes on the same stores (`nodes_per_region` > 1).
+    pub more_nodes: Vec<Proc>,
+    /// The balancer in front of every node, when there are several.
+    pub node_service: Option<std::net::SocketAddr>,
     pub router: Proc,
 }
 
@@ -80,6 +92,19 @@ impl RegionProcs {
     /// Direct (never proxied) Postgres URL of the region's `coupon` database.
     pub fn db_url(&self) -> String {
         self.pg.url("coupon")
+    }
+
+    /// Where the region's nodes are reached: the balancer, else the one node.
+    pub fn node_url(&self) -> String {
+        match self.node_service {
+            Some(a) => format!("http://{a}"),
+            None => self.node.url(),
+        }
+    }
+
+    /// Every node process of the region, the first one first.
+    pub fn nodes(&self) -> impl Iterator<Item = &Proc> {
+        std::iter::once(&self.node).chain(self.more_nodes.iter())
     }
 }
 
@@ -145,24 +170,42 @@ impl LocalCluster {
         let mut started = Vec::new();
         for (r, s) in spec.regions.iter().zip(stores) {
             let (pg, redis) = s.await.map_err(|e| KitError::Failed(e.to_string()))??;
+            let node_ports: Vec<u16> = (0..spec.nodes_per_region.max(1))
+                .map(|_| crate::ports::free_port())
+                .collect();
+            // Several nodes: the map (and every router) names the balancer.
+            let service = if node_ports.len() > 1 {
+                let ups = node_ports
+                    .iter()
+                    .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], *p)))
+                    .collect();
+                Some(
+                    crate::balancer::start(ups)
+                        .await
+                        .map_err(crate::io("starting the node balancer"))?,
+                )
+            } else {
+                None
+            };
+            let service_port = service.map_or(node_ports[0], |a| a.port());
             started.push((
                 r.clone(),
                 pg,
                 redis,
-                crate::ports::free_port(),
+                (node_ports, service, service_port),
                 crate::ports::free_port(),
             ));
         }
         let map_regions: Vec<Value> = started
             .iter()
-            .map(|(r, _, _, node, router)| {
+            .map(|(r, _, _, (_, _, node), router)| {
                 json!({"id": r, "router": format!("http://127.0.0.1:{router}"),
                 "node": format!("http://127.0.0.1:{node}"), "key_ids": [keys::kid(r)]})
             })
             .collect();
         raft::init_map(&raft[0].url(), &admin, &map_regions).await?;
         let mut regions = BTreeMap::new();
-        for (r, pg, redis, node_port, router_port) in started {
+        for (r, pg, redis, (node_ports, node_service, service_port), router_port) in started {
             let raft_urls = |who: &str| {
                 let links = &links;
                 let raft = &raft;
@@ -189,7 +232,6 @@ impl LocalCluster {
                 .await;
             let mut env = vec![
                 ("COUPON_REGION".to_owned(), r.clone()),
-                ("COUPON_LISTEN".to_owned(), format!("127.0.0.1:{node_port}")),
                 (
                     "COUPON_DATABASE_URL".to_owned(),
                     format!("postgres://postgres@{pg_addr}/coupon"),
@@ -211,19 +253,31 @@ impl LocalCluster {
             env.extend(spec.node_env.iter().cloned());
             let dir = data.join(&r);
             std::fs::create_dir_all(&dir).map_err(crate::io("creating region dir"))?;
-            let mut node = Proc::new(
-                &format!("node-{r}"),
-                node_port,
-                spec.bins.node.clone(),
-                vec![],
-                env,
-                dir.join("node.log"),
-            );
-            node.spawn().map_err(crate::io("spawning coupon-node"))?;
+            let mut nodes = Vec::new();
+            for (i, port) in node_ports.iter().enumerate() {
+                // The first node keeps the single-node names (logs, pids).
+                let suffix = if i == 0 {
+                    String::new()
+                } else {
+                    format!("-{}", i + 1)
+                };
+                let mut env = env.clone();
+                env.push(("COUPON_LISTEN".to_owned(), format!("127.0.0.1:{port}")));
+                let mut node = Proc::new(
+                    &format!("node-{r}{suffix}"),
+                    *port,
+                    spec.bins.node.clone(),
+                    vec![],
+                    env,
+                    dir.join(format!("node{suffix}.log")),
+                );
+                node.spawn().map_err(crate::io("spawning coupon-node"))?;
+                nodes.push(node);
+            }
             let mut node_urls = Vec::new();
             for other in &spec.regions {
                 let port = if *other == r {
-                    node_port
+                    service_port
                 } else {
                     map_port(&map_regions, other)
                 };
@@ -261,16 +315,18 @@ impl LocalCluster {
             router
                 .spawn()
                 .map_err(crate::io("spawning coupon-router"))?;
-            regions.insert(
-                r.clone(),
+            regions.insert(r.clone(), {
+                let mut nodes = nodes.into_iter();
                 RegionProcs {
                     name: r,
                     pg,
                     redis,
-                    node,
+                    node: nodes.next().expect("at least one node"),
+                    more_nodes: nodes.collect(),
+                    node_service,
                     router,
-                },
-            );
+                }
+            });
         }
         let c = LocalCluster {
             net: links.net,
@@ -287,8 +343,8 @@ impl LocalCluster {
     /// Every node and router answers `/readyz` with 200.
     pub async fn wait_ready(&self) -> Result<(), KitError> {
         let http = reqwest::Client::new();
-        for r in self.regions.values() {
-            raft::wait_ok(&http, &format!("{}/readyz", r.node.url()), READY).await?;
+        for n in self.regions.values().flat_map(RegionProcs::nodes) {
+            raft::wait_ok(&http, &format!("{}/readyz", n.url()), READY).await?;
         }
         for r in self.regions.values() {
             raft::wait_ok(&http, &format!("{}/readyz", r.router.url()), READY).await?;
@@ -304,16 +360,20 @@ impl LocalCluster {
         self.regions.get_mut(r).expect("region exists")
     }
 
-    /// `.coupon/dev-cluster.json` in API.md's shape (plus `service_keys`
+    /// `.coupon/dev-cluster.json` in docs/api.md's shape (plus `service_keys`
     /// and `raft_admin_token_file`); `issuer` is the caller's block.
     pub fn cluster_file(&self, issuer: Value) -> Value {
         let regions: serde_json::Map<String, Value> = self
             .regions
             .values()
             .map(|r| {
-                let v = json!({"router": r.router.url(), "node": r.node.url(), "postgres": r.db_url(),
-                    "redis": r.redis.url(), "pids": {"router": r.router.pid(), "node": r.node.pid(),
-                    "postgres": r.pg.pid(), "redis": r.redis.pid()}});
+                let mut pids = json!({"router": r.router.pid(), "node": r.node.pid(),
+                    "postgres": r.pg.pid(), "redis": r.redis.pid()});
+                for (i, n) in r.more_nodes.iter().enumerate() {
+                    pids[format!("node-{}", i + 2)] = json!(n.pid());
+                }
+                let v = json!({"router": r.router.url(), "node": r.node_url(), "postgres": r.db_url(),
+                    "redis": r.redis.url(), "pids": pids});
                 (r.name.clone(), v)
             })
             .collect();
@@ -339,6 +399,9 @@ impl LocalCluster {
         }
         for r in self.regions.values_mut() {
             r.node.stop();
+            for n in &mut r.more_nodes {
+                n.stop();
+            }
         }
         for m in &mut self.raft {
             m.stop();

@@ -3,10 +3,12 @@
 -- KEYS: ready, paused, free codes, users, claims, inflight
 -- ARGV: user, per_user_limit, named code ('' = pop any), now_ms, inflight_ttl_ms, idempotency key
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_loaded'} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'paused'} end
 local f = redis.call('GET', KEYS[6])
 if f == 'done' then return {'replay'} end
 if f then return {'in_flight'} end
+-- The key's marker first: a retry or a duplicate in flight is answered as
+-- such even when the campaign closed since.
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'paused'} end
 local used = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0')
 if used >= tonumber(ARGV[2]) then return {'already_redeemed'} end
 local token = ARGV[3]

@@ -1,0 +1,4 @@
+//! One file per check of `deploy/`.
+
+mod couponctl_config;
+mod exported_metrics;
