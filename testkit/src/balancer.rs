@@ -74,7 +74,10 @@ mod tests {
             let mut c = TcpStream::connect(lb).await.unwrap();
             let mut buf = Vec::new();
             let _ = c.read_to_end(&mut buf).await;
-            assert_eq!(buf, b"live", "connection {i} did not reach the live upstream");
+            assert_eq!(
+                buf, b"live",
+                "connection {i} did not reach the live upstream"
+            );
         }
     }
 }

@@ -58,7 +58,10 @@ async fn the_bootstrap_job_forms_the_group_and_map_once_and_reruns_harmlessly() 
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let ports: Vec<u16> = (0..3).map(|_| coupon_testkit::ports::free_port()).collect();
-    let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
     let mut members = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let id = i + 1;
@@ -78,12 +81,16 @@ async fn the_bootstrap_job_forms_the_group_and_map_once_and_reruns_harmlessly() 
                 "--election-max-ms=1500".into(),
             ],
             vec![
-                ("COUPON_RAFT_SECRET".into(), "bootstrap-test-secret-0123".into()),
+                (
+                    "COUPON_RAFT_SECRET".into(),
+                    "bootstrap-test-secret-0123".into(),
+                ),
                 ("COUPON_RAFT_ADMIN_TOKEN".into(), ADMIN.into()),
             ],
             data.join("raft.log"),
         );
-        p.spawn().expect("start coupon-raft (cargo build --workspace --bins)");
+        p.spawn()
+            .expect("start coupon-raft (cargo build --workspace --bins)");
         members.push(p);
     }
     let regions = ["us", "eu", "ap"];
@@ -109,7 +116,12 @@ async fn the_bootstrap_job_forms_the_group_and_map_once_and_reruns_harmlessly() 
     let map = get(&format!("{}/v1/cluster/map", urls[2])).await;
     let version = map["version"].as_u64().expect("map version");
     assert_eq!(map["slots"].as_array().map(Vec::len), Some(1024), "{map}");
-    let ids: Vec<_> = map["regions"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    let ids: Vec<_> = map["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
     assert_eq!(ids, regions.map(Value::from).to_vec());
     let view = get(&format!("{}/v1/cluster/members", urls[1])).await;
     assert_eq!(view["voters"].as_array().map(Vec::len), Some(3), "{view}");
@@ -119,7 +131,11 @@ async fn the_bootstrap_job_forms_the_group_and_map_once_and_reruns_harmlessly() 
     assert!(ok, "second run failed:\n{out}");
     assert!(out.contains("already initialized"), "{out}");
     let again = get(&format!("{}/v1/cluster/map", urls[0])).await;
-    assert_eq!(again["version"].as_u64(), Some(version), "the rerun changed the map");
+    assert_eq!(
+        again["version"].as_u64(),
+        Some(version),
+        "the rerun changed the map"
+    );
     drop(members);
     let _ = std::fs::remove_dir_all(&dir);
 }
