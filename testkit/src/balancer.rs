@@ -49,3 +49,35 @@ async fn serve(mut client: TcpStream, upstreams: Arc<Vec<SocketAddr>>, first: us
     }
     // No upstream accepted: close, as a Service without ready endpoints does.
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Every connection reaches the live upstream, whichever the rotation
+    /// starts at: a dead one is skipped, as a Service skips an unready pod.
+    #[tokio::test]
+    async fn connections_skip_an_upstream_that_refuses_them() {
+        let live = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live_addr = live.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = live.accept().await {
+                tokio::spawn(async move {
+                    let _ = s.write_all(b"live").await;
+                });
+            }
+        });
+        let dead = SocketAddr::from(([127, 0, 0, 1], crate::ports::free_port()));
+        let lb = start(vec![dead, live_addr]).await.unwrap();
+        for i in 0..4 {
+            let mut c = TcpStream::connect(lb).await.unwrap();
+            let mut buf = Vec::new();
+            let _ = c.read_to_end(&mut buf).await;
+            assert_eq!(
+                buf, b"live",
+                "connection {i} did not reach the live upstream"
+            );
+        }
+    }
+}

@@ -216,6 +216,12 @@ async fn killing_one_of_two_nodes_mid_burst_loses_nothing_and_the_other_keeps_se
         tally(&first),
         started.elapsed()
     );
+    assert!(
+        first.iter().any(|r| r.status == 0 || r.status >= 500),
+        "the kill hit no request (seed {}): {:?}",
+        h.seed,
+        tally(&first)
+    );
     // No restart: the surviving node serves every retry and new request.
     // The killed node's in-flight markers keep their keys (409) for up to
     // 30 s, the marker's TTL; connections it held are reset (503).

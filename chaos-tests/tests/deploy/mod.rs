@@ -2,3 +2,4 @@
 
 mod couponctl_config;
 mod exported_metrics;
+mod raft_bootstrap;

@@ -193,9 +193,11 @@ impl RedisClaim {
                     });
                 }
                 return match verdict {
-                    Verdict::AlreadyRedeemed => Err(ApiError::AlreadyRedeemed(
-                        "this user reached the campaign's per-user limit",
-                    )),
+                    // Redis may count a use Postgres does not have: a claim
+                    // leaked by a node killed between claim and commit keeps
+                    // the user's use until the reconciler returns it. Postgres
+                    // decides (and refuses a use the user really spent).
+                    Verdict::AlreadyRedeemed => self.fallback(req, "user_uses_unconfirmed").await,
                     Verdict::CodeUsed => {
                         Err(ApiError::AlreadyRedeemed("this code was already used"))
                     }

@@ -322,6 +322,27 @@ async fn a_crash_between_claim_and_commit_leaks_a_seat_until_the_grace_period_en
     scenario.teardown();
 }
 
+/// A claim leaked by a crash leaves the user's use counted in Redis; the
+/// user's next redeem must not be refused `already_redeemed` on that alone:
+/// Postgres, which has no use of theirs, decides.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_leaked_by_a_crash_does_not_refuse_the_users_next_redeem() {
+    let scenario = fail::FailScenario::setup();
+    let app = TestApp::spawn().await;
+    let id = shared_campaign(&app, "LEAKUSE", 3).await;
+    fail::cfg("after_claim_before_commit", "1*return").unwrap();
+    let (s, b, _) = app.redeem("u1", "k1", "LEAKUSE", "o1").await;
+    assert_problem(s, &b, 503, "unavailable");
+    let (s, b, _) = app.redeem("u1", "k2", "LEAKUSE", "o2").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // A use really spent is still refused.
+    let (s, b, _) = app.redeem("u1", "k3", "LEAKUSE", "o3").await;
+    assert_problem(s, &b, 409, "already_redeemed");
+    assert_eq!(app.active_redemptions(&id).await, 1);
+    scenario.teardown();
+}
+
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_commit_before_reply_is_replayed_on_retry() {
