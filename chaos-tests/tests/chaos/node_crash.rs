@@ -1,8 +1,8 @@
 //! Guards "acknowledged means durable" and idempotency across a crash,
 //! combined with "Redis is only an accelerator": under continuous load
-//! through all three routers on an `eu` campaign, `eu`'s Postgres answers
-//! slowly (its acks delayed, so commits are landing whose replies have not
-//! left the node) and then `eu`'s node and Redis are SIGKILLed and restarted
+//! through all three routers on an `eu` campaign, `eu`'s node keeps
+//! committing while its replies are held on the way back (so commits have
+//! replies in flight) and then `eu`'s node and Redis are SIGKILLed and restarted
 //! (Redis empty). Clients retry every attempt without a definitive answer
 //! with the same key until each has one. Required: the load overlapped the
 //! crash; at least one commit whose reply the crash lost is replayed as 200;
@@ -25,28 +25,28 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
     let mut h = Harness::start("node-crash").await;
     shared_campaign(&h, "eu", EU_CODE, SEATS).await;
     let plan = attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "c", 40);
-    // Long enough in the slow window for transactions to reach COMMIT.
-    let (slow_after, kill_after) = (h.jitter(400, 800), h.jitter(1400, 2000));
+    let (slow_after, kill_after) = (h.jitter(400, 800), h.jitter(300, 600));
     let node_pid = h.cluster.region("eu").node.pid().expect("eu node pid");
     let redis_pid = h.cluster.region("eu").redis.pid().expect("eu redis pid");
     let load = paced(&h, plan.clone(), 12, Duration::from_millis(30));
     let crash = async {
         tokio::time::sleep(slow_after).await;
-        let slow = h.timeline.begin("eu postgres acks delayed 60 ms");
-        h.cluster.net.set_link(
-            "node:eu->pg:eu",
-            Fault::Pass,
-            Fault::Delay(Duration::from_millis(60)),
-        );
+        h.when_in_flight(1).await;
+        // The node keeps committing, but its replies stop reaching the
+        // routers: every commit of this window has its reply in flight when
+        // the node dies, and the cut drops those held replies for good.
+        let to_eu = |name: &str| name.starts_with("router:") && name.ends_with("->node:eu");
+        let held = h.timeline.begin_mid_flight("eu node's replies held");
+        assert!(h.cluster.net.set(to_eu, Fault::Pass, Fault::Blackhole) > 0);
         tokio::time::sleep(kill_after).await;
         h.when_in_flight(2).await;
         h.timeline.instant("SIGKILL eu node and eu redis");
         assert!(coupon_testkit::procs::signal(redis_pid, libc::SIGKILL));
         assert!(coupon_testkit::procs::signal(node_pid, libc::SIGKILL));
-        h.cluster
-            .net
-            .set_link("node:eu->pg:eu", Fault::Pass, Fault::Pass);
-        h.timeline.end(slow);
+        h.cluster.net.set(to_eu, Fault::Cut, Fault::Cut);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.cluster.net.set(to_eu, Fault::Pass, Fault::Pass);
+        h.timeline.end(held);
     };
     let (first, ()) = tokio::join!(load, crash);
     require_load_over_every_fault(&h.timeline, &first, h.seed);
