@@ -43,25 +43,39 @@ pub async fn owner(h: &Harness, slot: u16) -> String {
         .to_owned()
 }
 
-/// Moves `slot` to `to` with the node's mover (DESIGN order: begin, freeze,
-/// copy + verify, activate at epoch+1, complete) and returns the record the
-/// checker needs, or the mover's error.
+/// Every region's Postgres, as the mover needs them.
+pub async fn stores(h: &Harness) -> mover::Stores {
+    let mut stores = mover::Stores::default();
+    for r in ["us", "eu", "ap"] {
+        let pool = sqlx::PgPool::connect(&h.cluster.region(r).db_url())
+            .await
+            .expect("a region's postgres");
+        stores.0.insert(r.to_owned(), pool);
+    }
+    stores
+}
+
+/// The raft admin client over every member.
+pub fn admin(h: &Harness) -> AdminClient {
+    let urls: Vec<String> = h.cluster.raft.iter().map(|m| m.url()).collect();
+    AdminClient::with_members(&urls, &h.cluster.admin_token).expect("raft admin client")
+}
+
+/// Moves `slot` to `to` with the node's mover (docs/architecture.md §7:
+/// begin, freeze, copy + verify, activate at epoch+1, complete) and returns
+/// the record the checker needs, or the mover's error.
 pub async fn move_slot(h: &Harness, slot: u16, to: &str) -> Result<Move, MoveError> {
-    let from = owner(h, slot).await;
-    let admin = AdminClient::new(&h.cluster.raft[0].url(), &h.cluster.admin_token)
-        .expect("raft admin client");
-    let from_db = sqlx::PgPool::connect(&h.cluster.region(&from).db_url())
-        .await
-        .expect("old owner's postgres");
-    let to_db = sqlx::PgPool::connect(&h.cluster.region(to).db_url())
-        .await
-        .expect("new owner's postgres");
+    let stores = stores(h).await;
     let began_at = Utc::now();
-    let report = mover::move_slot(&admin, &from_db, &to_db, slot, to).await;
+    let report = mover::move_slot(&admin(h), &stores, slot, to, &Default::default()).await;
     let completed_at = Utc::now();
-    from_db.close().await;
-    to_db.close().await;
-    let report = report?;
+    for p in stores.0.values() {
+        p.close().await;
+    }
+    let report = report?.ok_or_else(|| MoveError::Refused(format!("slot {slot} is in {to}")))?;
+    if report.outcome != mover::Outcome::Completed {
+        return Err(MoveError::Refused(format!("rolled back: {:?}", report.error)));
+    }
     Ok(Move {
         slot,
         from: report.from,

@@ -71,6 +71,11 @@ impl CodeFilter {
         self.complete.load(Ordering::Acquire)
     }
 
+    /// Stop trusting "no" until the loader's next full load.
+    pub fn distrust(&self) {
+        self.complete.store(false, Ordering::Release);
+    }
+
     /// A "no" means never issued: answer 404 without I/O.
     pub fn rejects(&self, code: &str) -> bool {
         self.is_complete() && !self.may_contain(code)

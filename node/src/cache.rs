@@ -73,4 +73,19 @@ impl CampaignCache {
     pub fn forget(&self, id: &str) {
         self.by_id.write().expect("cache lock").remove(id);
     }
+
+    /// Drops every campaign of `slot` (its owner changed).
+    pub fn forget_slot(&self, slot: u16) {
+        let of_slot = |id: &str| {
+            coupon_core::CampaignId::parse(id).is_ok_and(|c| c.slot().get() == slot)
+        };
+        self.by_id
+            .write()
+            .expect("cache lock")
+            .retain(|id, _| !of_slot(id));
+        self.by_code
+            .write()
+            .expect("cache lock")
+            .retain(|_, (_, id)| !of_slot(id));
+    }
 }

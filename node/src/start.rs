@@ -81,7 +81,7 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
     let b = &cfg.burst;
     let codes = crate::bloom::CodeFilter::new(cfg.bloom_capacity);
     crate::bloom::spawn_loader(codes.clone(), db.clone(), redis.clone());
-    Ok(AppState::new(Inner {
+    let state = AppState::new(Inner {
         region: cfg.region.clone(),
         claim,
         codes,
@@ -102,7 +102,10 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         metrics,
         body_limit: cfg.body_limit,
         regional,
-    }))
+        owned: crate::ownership::view::OwnedSlots::new(),
+    });
+    crate::ownership::warm::start(&state).await?;
+    Ok(state)
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.

@@ -30,6 +30,8 @@ pub struct Inner {
     pub ip_limit: crate::burst::ratelimit::Limit,
     /// Ownership map, its sync and the service key ring (multi-region).
     pub regional: Arc<crate::ownership::Regional>,
+    /// In-memory `slot_ownership`: what this node may answer for now.
+    pub owned: Arc<crate::ownership::view::OwnedSlots>,
 }
 
 impl AppState {
@@ -80,5 +82,19 @@ impl AppState {
     }
     pub fn regional(&self) -> &Arc<crate::ownership::Regional> {
         &self.0.regional
+    }
+    pub fn owned(&self) -> &Arc<crate::ownership::view::OwnedSlots> {
+        &self.0.owned
+    }
+    /// Ok(epoch) while this node owns `slot` (docs/architecture.md §3.4):
+    /// every answer about a slot's data, refusals and reads included, is
+    /// given only then; otherwise 421 with the owner hint, or 503 while the
+    /// slot warms up after a move.
+    pub fn serve_slot(&self, slot: u16) -> crate::error::ApiResult<i64> {
+        let r = self.0.owned.check(slot);
+        if r.is_err() {
+            self.0.metrics.inc("coupon_not_owner_refusals_total", &[]);
+        }
+        r
     }
 }

@@ -99,6 +99,12 @@ pub enum MoveState {
 /// A move of one slot from one region to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoveRecord {
+    /// The request id of the `BeginMove` that started it: each store names
+    /// its own step of the move by this id (docs/architecture.md §7), so a
+    /// later move of the same slot at the same epoch is never mistaken for
+    /// this one.
+    #[serde(default)]
+    pub id: String,
     pub slot: u32,
     pub from: RegionId,
     pub to: RegionId,

@@ -42,7 +42,7 @@ impl MapState {
         if let Some(prev) = self.applied.get(&req.request_id) {
             return (prev.clone(), true);
         }
-        let result = self.execute(&req.command);
+        let result = self.execute(&req.command, &req.request_id);
         self.remember(req.request_id.clone(), result.clone());
         (result, false)
     }
@@ -57,7 +57,7 @@ impl MapState {
         }
     }
 
-    fn execute(&mut self, cmd: &Command) -> CommandResult {
+    fn execute(&mut self, cmd: &Command, request_id: &str) -> CommandResult {
         let slot = match cmd {
             Command::Init {
                 regions,
@@ -70,7 +70,7 @@ impl MapState {
                 self.add_region(region)?;
                 None
             }
-            Command::BeginMove { slot, to } => Some(self.begin_move(*slot, to)?),
+            Command::BeginMove { slot, to } => Some(self.begin_move(*slot, to, request_id)?),
             Command::CompleteMove { slot } => Some(self.complete_move(*slot)?),
             Command::AbortMove { slot } => Some(self.abort_move(*slot)?),
         };
@@ -154,7 +154,12 @@ impl MapState {
         })
     }
 
-    fn begin_move(&mut self, slot: u32, to: &RegionId) -> Result<SlotChange, Rejection> {
+    fn begin_move(
+        &mut self,
+        slot: u32,
+        to: &RegionId,
+        id: &str,
+    ) -> Result<SlotChange, Rejection> {
         let known = self.map.region(to).is_some();
         let entry = self.slot_mut(slot)?;
         if !known {
@@ -174,6 +179,7 @@ impl MapState {
         }
         entry.state = SlotState::Moving;
         let record = MoveRecord {
+            id: id.to_owned(),
             slot,
             from: entry.region.clone(),
             to: to.clone(),

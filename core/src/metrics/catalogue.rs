@@ -24,6 +24,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Time the node took to answer a request, in milliseconds, by route.",
     ),
     (
+        "coupon_not_owner_refusals_total",
+        Kind::Counter,
+        "Requests refused (421, or 503 while warming) because this node does not own the slot now.",
+    ),
+    (
         "coupon_bloom_rejects_total",
         Kind::Counter,
         "Codes refused as never issued by the in-process Bloom filter, without any I/O.",

@@ -5,7 +5,7 @@ use crate::auth::Admin;
 use crate::domain::campaign::{campaign_view, CampaignView, CreateCampaign, ValidateCampaign};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{campaigns, slots};
+use crate::store::campaigns;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -31,7 +31,7 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<CampaignView>)> {
     let new = body.validate()?;
-    let owned = slots::active(state.db()).await?;
+    let owned = state.owned().active();
     let slot = match &new.code {
         Some(code @ Code::Vanity(_)) => {
             let s = code.slot().get();
@@ -94,7 +94,7 @@ pub async fn read(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignView>> {
-    parse_id(&id)?;
+    owned_id(&state, &id)?;
     Ok(Json(view(&state, &id).await?))
 }
 
@@ -124,7 +124,7 @@ pub async fn reconcile(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    parse_id(&id)?;
+    owned_id(&state, &id)?;
     let c = campaigns::by_id(state.db(), &id)
         .await?
         .ok_or(ApiError::NotFound("campaign"))?;
@@ -132,7 +132,7 @@ pub async fn reconcile(
 }
 
 async fn set_paused(state: &AppState, id: &str, paused: bool) -> ApiResult<Json<CampaignView>> {
-    parse_id(id)?;
+    owned_id(state, id)?;
     if !campaigns::set_paused(state.db(), id, paused).await? {
         return Err(ApiError::NotFound("campaign"));
     }
@@ -165,6 +165,13 @@ fn foreign_home(state: &AppState, home: &str) -> ApiError {
 
 pub fn parse_id(id: &str) -> ApiResult<CampaignId> {
     CampaignId::parse(id).map_err(|_| ApiError::NotFound("campaign"))
+}
+
+/// A campaign id this node may answer for now (else 421 / 503).
+pub fn owned_id(state: &AppState, id: &str) -> ApiResult<CampaignId> {
+    let c = parse_id(id)?;
+    state.serve_slot(c.slot().get())?;
+    Ok(c)
 }
 
 pub async fn view(state: &AppState, id: &str) -> ApiResult<CampaignView> {

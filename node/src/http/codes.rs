@@ -2,7 +2,7 @@
 
 use super::body::JsonBody;
 use super::body::QueryParams;
-use super::campaigns::parse_id;
+use super::campaigns::owned_id;
 use crate::auth::Admin;
 use crate::codegen::{self, Spec, MAX_INTENDED_USERS, MAX_POOL_COUNT};
 use crate::domain::campaign::Kind;
@@ -36,7 +36,7 @@ pub async fn generate(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<GenerateCodes>,
 ) -> ApiResult<(StatusCode, Json<JobAccepted>)> {
-    parse_id(&id)?;
+    owned_id(&state, &id)?;
     let campaign = state
         .campaigns()
         .by_id(state.db(), &id)
@@ -96,7 +96,8 @@ pub async fn job(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    coupon_core::JobId::parse(&id).map_err(|_| ApiError::NotFound("job"))?;
+    let jid = coupon_core::JobId::parse(&id).map_err(|_| ApiError::NotFound("job"))?;
+    state.serve_slot(jid.slot().get())?;
     let j = jobs::get(state.db(), &id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
@@ -119,7 +120,7 @@ pub async fn export(
     Path(id): Path<String>,
     QueryParams(q): QueryParams<ExportQuery>,
 ) -> ApiResult<Json<ExportPage>> {
-    parse_id(&id)?;
+    owned_id(&state, &id)?;
     let limit = q.limit.unwrap_or(1000);
     if !(1..=MAX_EXPORT_PAGE).contains(&limit) {
         return Err(ApiError::invalid(

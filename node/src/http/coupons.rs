@@ -102,6 +102,7 @@ async fn redeem_inner(
     let code = resolve::shape(&body.code)?;
     let span = tracing::Span::current();
     span.record("slot", code.slot().get());
+    state.serve_slot(code.slot().get())?;
     let hash = request_hash(code.as_str(), &body.order_id);
     let r = resolve::resolve(state, &code).await?;
     span.record("campaign", r.campaign.campaign_id.as_str());

@@ -60,6 +60,11 @@ pub async fn readyz(
         failing.push("redis");
     }
     failing.extend(state.regional().not_ready());
+    if !state.owned().is_valid() {
+        failing.push("slot ownership (postgres listener)");
+    } else if state.owned().warming() > 0 {
+        failing.push("slot warm-up");
+    }
     let status = if failing.is_empty() {
         StatusCode::OK
     } else {

@@ -29,7 +29,7 @@ pub async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Redemption>> {
-    parse(&id)?;
+    state.serve_slot(parse(&id)?.slot().get())?;
     let r = redemptions::by_id(state.db(), &id)
         .await?
         .ok_or(ApiError::NotFound("redemption"))?;
@@ -47,6 +47,7 @@ pub async fn release(
     JsonBody(body): JsonBody<ReleaseBody>,
 ) -> ApiResult<Json<Redemption>> {
     let rid = parse(&id)?;
+    state.serve_slot(rid.slot().get())?;
     crate::domain::text::plain("reason", &body.reason, MAX_REASON)?;
     Ok(Json(
         crate::redeem::release::release(&state, &caller, &rid, &body.reason).await?,

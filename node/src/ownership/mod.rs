@@ -6,6 +6,8 @@ pub mod guard;
 pub mod mover;
 pub mod pg;
 pub mod sync;
+pub mod view;
+pub mod warm;
 
 use coupon_core::service_token::KeyRing;
 use coupon_raft::client::{MapClient, MapClientOptions};

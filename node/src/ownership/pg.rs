@@ -98,7 +98,8 @@ pub async fn insert_new(db: &PgPool, slots: &[(u16, i64)]) -> Result<u64, sqlx::
     Ok(res.rows_affected())
 }
 
-/// Abort path of a move: the old owner serves again at its old epoch.
+/// Serves a frozen slot again at `epoch` (operators and tests; the mover
+/// rolls back through its own steps, which also record the abort).
 pub async fn unfreeze(db: &PgPool, slot: u16, epoch: i64) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
     lock(&mut tx, slot).await?;

@@ -8,6 +8,8 @@ pub use coupon_api::coupons::Validation;
 
 pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Validation> {
     let code = resolve::shape(raw)?;
+    tracing::Span::current().record("slot", code.slot().get());
+    state.serve_slot(code.slot().get())?;
     let r: Resolved = resolve::resolve(state, &code).await?;
     resolve::gate(&r, user)?;
     if r.used {

@@ -36,6 +36,8 @@ fn from_row(r: &PgRow) -> Result<Campaign, ApiError> {
 }
 
 pub async fn insert(db: &PgPool, id: &str, slot: u16, c: &NewCampaign) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    super::slots::fence(&mut tx, slot, None).await?;
     let res = sqlx::query(
         "INSERT INTO campaigns (campaign_id, slot, name, kind, code, discount, total_limit, \
          per_user_limit, starts_at, ends_at, release_on_refund, audience) \
@@ -57,14 +59,15 @@ pub async fn insert(db: &PgPool, id: &str, slot: u16, c: &NewCampaign) -> Result
             .as_ref()
             .map(|a| serde_json::to_value(a).expect("audience serializes")),
     )
-    .execute(db)
+    .execute(&mut *tx)
     .await;
     match res {
         Err(e) if super::is_constraint(&e, "campaigns_code_unique") => Err(ApiError::invalid(
             "code",
             "another campaign already uses this code",
         )),
-        other => other.map(|_| ()).map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(tx.commit().await?),
     }
 }
 
@@ -80,14 +83,19 @@ pub async fn by_code(db: &PgPool, code: &str) -> Result<Option<Campaign>, ApiErr
     row.as_ref().map(from_row).transpose()
 }
 
+/// Fenced like a redemption: a pause answered 200 is in the store that owns
+/// the slot, so a move's copy (which runs after the freeze) carries it.
 pub async fn set_paused(db: &PgPool, id: &str, paused: bool) -> Result<bool, ApiError> {
     let status = if paused { "paused" } else { "active" };
+    let mut tx = db.begin().await?;
+    super::slots::fence(&mut tx, super::slots::of_id(id)?, None).await?;
     let res =
         sqlx::query("UPDATE campaigns SET status = $2, updated_at = now() WHERE campaign_id = $1")
             .bind(id)
             .bind(status)
-            .execute(db)
+            .execute(&mut *tx)
             .await?;
+    tx.commit().await?;
     Ok(res.rows_affected() == 1)
 }
 

@@ -22,6 +22,8 @@ pub async fn create(
     kind: &str,
     total: i64,
 ) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    super::slots::fence(&mut tx, super::slots::of_id(campaign)?, None).await?;
     sqlx::query(
         "INSERT INTO jobs (job_id, campaign_id, kind, state, total) VALUES ($1,$2,$3,'running',$4)",
     )
@@ -29,17 +31,23 @@ pub async fn create(
     .bind(campaign)
     .bind(kind)
     .bind(total)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
+/// Job rows are slot data: progress and results are fenced like every
+/// other write, so a job cut off by a move cannot write on the old owner.
 pub async fn progress(db: &PgPool, id: &str, done: i64) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    super::slots::fence(&mut tx, super::slots::of_id(id)?, None).await?;
     sqlx::query("UPDATE jobs SET done = $2, updated_at = now() WHERE job_id = $1")
         .bind(id)
         .bind(done)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -50,6 +58,8 @@ pub async fn finish(
     report: &serde_json::Value,
     error: Option<&str>,
 ) -> Result<(), ApiError> {
+    let mut tx = db.begin().await?;
+    super::slots::fence(&mut tx, super::slots::of_id(id)?, None).await?;
     sqlx::query(
         "UPDATE jobs SET state = $2, report = $3, error = $4, updated_at = now() WHERE job_id = $1",
     )
@@ -57,8 +67,9 @@ pub async fn finish(
     .bind(state)
     .bind(report)
     .bind(error)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -53,6 +53,15 @@ pub async fn fence(
     Ok(have)
 }
 
+/// The slot an id (campaign, job) names; ids are validated before they are
+/// stored, so a bad one is an internal error.
+pub fn of_id(id: &str) -> Result<u16, ApiError> {
+    coupon_core::CampaignId::parse(id)
+        .map(|c| c.slot().get())
+        .or_else(|_| coupon_core::JobId::parse(id).map(|j| j.slot().get()))
+        .map_err(|_| ApiError::Internal(format!("id {id} names no slot")))
+}
+
 /// Active slots, for choosing a home slot for a new campaign.
 pub async fn active(db: &PgPool) -> Result<Vec<u16>, ApiError> {
     let rows = sqlx::query("SELECT slot FROM slot_ownership WHERE state = 'active' ORDER BY slot")

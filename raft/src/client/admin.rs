@@ -17,13 +17,20 @@ pub struct WriteOutcome {
     pub slot: Option<SlotChange>,
 }
 
-/// Talks to one member with the admin token.
+/// Talks to the members with the admin token: to the first one that
+/// answers (followers forward writes to the leader). A write whose answer
+/// was lost is safe to send again to another member: the state machine
+/// deduplicates by request id.
 #[derive(Clone)]
 pub struct AdminClient {
-    base: String,
+    bases: Vec<String>,
     token: String,
     http: reqwest::Client,
 }
+
+/// Longest wait for one member's answer before the next member is tried
+/// (a paused member must not hang an operator's command).
+const MEMBER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Decodes a success body or a problem+json error.
 pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
@@ -47,28 +54,65 @@ pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Resu
 
 impl AdminClient {
     pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+        Self::with_members(&[base.to_owned()], token)
+    }
+
+    /// A client that falls over to the next member when one does not answer
+    /// or has no leader.
+    pub fn with_members(bases: &[String], token: &str) -> Result<Self, ClientError> {
+        if bases.is_empty() {
+            return Err(ClientError::NoMembers);
+        }
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .timeout(MEMBER_TIMEOUT)
+            .build()?;
         Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
+            bases: bases
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_owned())
+                .collect(),
             token: token.to_owned(),
             http,
         })
     }
 
-    /// POSTs `body` to `path` and decodes the answer.
+    /// POSTs `body` to `path` and decodes the answer, trying each member in
+    /// turn while they fail in transport or answer 5xx.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await?;
-        decode(resp).await
+        let mut last = ClientError::NoMembers;
+        for base in &self.bases {
+            let sent = self
+                .http
+                .post(format!("{base}{path}"))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await;
+            match sent {
+                Ok(resp) if !resp.status().is_server_error() => return decode(resp).await,
+                Ok(resp) => last = decode::<Value>(resp).await.err().unwrap_or(last),
+                Err(e) => last = e.into(),
+            }
+        }
+        Err(last)
+    }
+
+    /// The map as the first answering member serves it (moves included).
+    pub async fn map(&self) -> Result<crate::map_view::MapView, ClientError> {
+        let mut last = ClientError::NoMembers;
+        for base in &self.bases {
+            match self.http.get(format!("{base}/v1/cluster/map")).send().await {
+                Ok(resp) if !resp.status().is_server_error() => return decode(resp).await,
+                Ok(resp) => last = decode::<Value>(resp).await.err().unwrap_or(last),
+                Err(e) => last = e.into(),
+            }
+        }
+        Err(last)
     }
 
     pub async fn initialize_raft(&self, members: &[(u64, String)]) -> Result<Value, ClientError> {
