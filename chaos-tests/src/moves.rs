@@ -74,7 +74,10 @@ pub async fn move_slot(h: &Harness, slot: u16, to: &str) -> Result<Move, MoveErr
     }
     let report = report?.ok_or_else(|| MoveError::Refused(format!("slot {slot} is in {to}")))?;
     if report.outcome != mover::Outcome::Completed {
-        return Err(MoveError::Refused(format!("rolled back: {:?}", report.error)));
+        return Err(MoveError::Refused(format!(
+            "rolled back: {:?}",
+            report.error
+        )));
     }
     Ok(Move {
         slot,

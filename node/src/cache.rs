@@ -76,9 +76,8 @@ impl CampaignCache {
 
     /// Drops every campaign of `slot` (its owner changed).
     pub fn forget_slot(&self, slot: u16) {
-        let of_slot = |id: &str| {
-            coupon_core::CampaignId::parse(id).is_ok_and(|c| c.slot().get() == slot)
-        };
+        let of_slot =
+            |id: &str| coupon_core::CampaignId::parse(id).is_ok_and(|c| c.slot().get() == slot);
         self.by_id
             .write()
             .expect("cache lock")

@@ -154,12 +154,7 @@ impl MapState {
         })
     }
 
-    fn begin_move(
-        &mut self,
-        slot: u32,
-        to: &RegionId,
-        id: &str,
-    ) -> Result<SlotChange, Rejection> {
+    fn begin_move(&mut self, slot: u32, to: &RegionId, id: &str) -> Result<SlotChange, Rejection> {
         let known = self.map.region(to).is_some();
         let entry = self.slot_mut(slot)?;
         if !known {

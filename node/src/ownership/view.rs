@@ -36,6 +36,15 @@ pub struct OwnedSlots {
     valid: AtomicBool,
 }
 
+/// One slot whose row changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    pub slot: u16,
+    pub now: Option<Held>,
+    /// Active here at an epoch this node did not serve it at just before.
+    pub new_tenure: bool,
+}
+
 /// A slot's row as the copy holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
@@ -110,17 +119,28 @@ impl OwnedSlots {
         );
     }
 
-    /// Stores one reload; returns the slots whose row changed.
-    fn store(&self, rows: &BTreeMap<u16, Held>) -> Vec<(u16, Option<Held>)> {
+    /// Stores one reload; returns the slots whose row changed. A slot
+    /// unfrozen at the epoch it was frozen at (a move rolled back) is the
+    /// same tenure, unchanged meanwhile: it is warm at once.
+    fn store(&self, rows: &BTreeMap<u16, Held>) -> Vec<Change> {
         let mut changed = Vec::new();
         for slot in 0..SLOTS as u16 {
-            let now = rows.get(&slot).copied();
-            if self.held(slot) == now {
+            let (was, now) = (self.held(slot), rows.get(&slot).copied());
+            if was == now {
                 continue;
             }
-            let w = now.map_or(0, |h| ((h.epoch as u64) << 2) | u64::from(h.active));
+            let resumed =
+                matches!((was, now), (Some(w), Some(n)) if n.active && w.epoch == n.epoch);
+            let w = now.map_or(0, |h| {
+                let warm = if resumed { WARM } else { 0 };
+                ((h.epoch as u64) << 2) | if h.active { ACTIVE | warm } else { 0 }
+            });
             self.slots[usize::from(slot)].store(w, Ordering::Release);
-            changed.push((slot, now));
+            changed.push(Change {
+                slot,
+                now,
+                new_tenure: now.is_some_and(|n| n.active) && !resumed,
+            });
         }
         changed
     }
@@ -166,7 +186,7 @@ impl OwnedSlots {
 pub async fn follow(
     view: Arc<OwnedSlots>,
     db: PgPool,
-    changed: tokio::sync::mpsc::UnboundedSender<Vec<(u16, Option<Held>)>>,
+    changed: tokio::sync::mpsc::UnboundedSender<Vec<Change>>,
 ) {
     loop {
         let mut listener = match PgListener::connect_with(&db).await {

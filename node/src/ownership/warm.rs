@@ -40,11 +40,7 @@ const FIRST_SETTLE: Duration = Duration::from_secs(5);
 pub async fn start(state: &AppState) -> Result<(), sqlx::Error> {
     view::load(state.owned(), state.db()).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(view::follow(
-        state.owned().clone(),
-        state.db().clone(),
-        tx,
-    ));
+    tokio::spawn(view::follow(state.owned().clone(), state.db().clone(), tx));
     let first = {
         let state = state.clone();
         tokio::spawn(async move { settle(&state, &BTreeSet::new()).await })
@@ -58,11 +54,11 @@ pub async fn start(state: &AppState) -> Result<(), sqlx::Error> {
             }
             let gained: BTreeSet<u16> = changed
                 .iter()
-                .filter(|(_, h)| h.is_some_and(|h| h.active))
-                .map(|(s, _)| *s)
+                .filter(|c| c.new_tenure)
+                .map(|c| c.slot)
                 .collect();
-            for (slot, _) in &changed {
-                state.campaigns().forget_slot(*slot);
+            for c in &changed {
+                state.campaigns().forget_slot(c.slot);
             }
             settle(&state, &gained).await;
         }
@@ -99,7 +95,11 @@ async fn settle(state: &AppState, gained: &BTreeSet<u16>) {
         }
         match fail_cut_jobs(state, slot).await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(slot, jobs = n, "generation jobs cut off by the move marked failed"),
+            Ok(n) => tracing::warn!(
+                slot,
+                jobs = n,
+                "generation jobs cut off by the move marked failed"
+            ),
             Err(e) => tracing::warn!(slot, error = %e, "could not mark cut-off jobs failed"),
         }
         view.set_warm(slot, h.epoch);
@@ -107,7 +107,10 @@ async fn settle(state: &AppState, gained: &BTreeSet<u16>) {
     }
     // Slots warm at start, or that lost their row meanwhile, need nothing more.
     for slot in 0..view::SLOTS as u16 {
-        if let Some(h) = view.held(slot).filter(|h| h.active && !gained.contains(&slot)) {
+        if let Some(h) = view
+            .held(slot)
+            .filter(|h| h.active && !gained.contains(&slot))
+        {
             view.set_warm(slot, h.epoch);
         }
     }

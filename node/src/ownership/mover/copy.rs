@@ -160,7 +160,11 @@ pub(super) async fn copy_slot(
         let list = if campaigns.is_empty() {
             "NULL".to_owned()
         } else {
-            campaigns.iter().map(|c| lit(c)).collect::<Vec<_>>().join(",")
+            campaigns
+                .iter()
+                .map(|c| lit(c))
+                .collect::<Vec<_>>()
+                .join(",")
         };
         let whole = sum_query(t, &format!("t.campaign_id IN ({list})"));
         let s = sum_of(&mut *src, &whole).await?;

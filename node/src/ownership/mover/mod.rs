@@ -218,9 +218,17 @@ pub async fn resume(
     let plan = Plan::from(rec);
     if roll_back {
         let (src, dst) = (stores.get(&plan.from)?, stores.get(&plan.to)?);
-        return back(admin, src, dst, &plan, true, None, "asked to roll back".into())
-            .await
-            .map(Some);
+        return back(
+            admin,
+            src,
+            dst,
+            &plan,
+            true,
+            None,
+            "asked to roll back".into(),
+        )
+        .await
+        .map(Some);
     }
     drive(admin, stores, &plan, true, opts).await.map(Some)
 }
@@ -236,7 +244,16 @@ async fn drive(
     match steps::target_step(dst, &p.id).await?.as_deref() {
         Some("active" | "done") => return forward(admin, src, dst, p, resumed, None, opts).await,
         Some("aborted") => {
-            return back(admin, src, dst, p, resumed, None, "rolled back earlier".into()).await
+            return back(
+                admin,
+                src,
+                dst,
+                p,
+                resumed,
+                None,
+                "rolled back earlier".into(),
+            )
+            .await
         }
         _ => {}
     }
@@ -303,7 +320,14 @@ async fn forward(
     stop(opts, Step::Completed)?;
     steps::finish(src, dst, p).await?;
     tracing::info!(slot = p.slot, from = %p.from, to = %p.to, new_epoch = p.epoch + 1, "slot moved");
-    Ok(report(p, Outcome::Completed, p.epoch + 1, resumed, frozen_for, None))
+    Ok(report(
+        p,
+        Outcome::Completed,
+        p.epoch + 1,
+        resumed,
+        frozen_for,
+        None,
+    ))
 }
 
 /// Back to the source at its old epoch; forward instead if the target is
@@ -332,7 +356,14 @@ async fn back(
     steps::unfreeze_source(src, p).await?;
     tracing::warn!(slot = p.slot, move_id = %p.id, reason = %why, "slot move rolled back; old owner serves again");
     let frozen = frozen_at.map(|t| t.elapsed());
-    Ok(report(p, Outcome::RolledBack, p.epoch, resumed, frozen, Some(why)))
+    Ok(report(
+        p,
+        Outcome::RolledBack,
+        p.epoch,
+        resumed,
+        frozen,
+        Some(why),
+    ))
 }
 
 /// Raft no longer has the move: it must show the end we expected.

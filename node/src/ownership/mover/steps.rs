@@ -77,12 +77,11 @@ pub(super) async fn prepare_target(db: &PgPool, p: &Plan) -> Result<(), MoveErro
         Some("aborted") => return Err(MoveError::Aborted),
         _ => {}
     }
-    let serving: Option<i64> = sqlx::query_scalar(
-        "SELECT epoch FROM slot_ownership WHERE slot = $1 AND state = 'active'",
-    )
-    .bind(i32::from(p.slot))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let serving: Option<i64> =
+        sqlx::query_scalar("SELECT epoch FROM slot_ownership WHERE slot = $1 AND state = 'active'")
+            .bind(i32::from(p.slot))
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(e) = serving {
         return Err(MoveError::Refused(format!(
             "target {} already serves slot {} at epoch {e}",
