@@ -4,6 +4,7 @@ mod bench;
 mod clusterfile;
 mod dev;
 mod doctor;
+mod drill;
 mod reconcile;
 mod slot;
 mod stats;
@@ -29,6 +30,9 @@ enum Cmd {
     /// Slot ownership drills.
     #[command(subcommand)]
     Slot(slot::SlotCmd),
+    /// SRE drills ending with a report and an invariant verdict.
+    #[command(subcommand)]
+    Drill(drill::DrillCmd),
     /// Benchmarks against a running local cluster.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -41,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Doctor(args) => doctor::run(args).await,
         Cmd::Bench(cmd) => bench::run(cmd).await,
         Cmd::Slot(cmd) => slot::run(cmd).await,
+        Cmd::Drill(cmd) => drill::run(cmd).await,
         Cmd::Reconcile(a) => reconcile::run(a).await,
     }
 }

@@ -149,7 +149,7 @@ pub struct MoveReport {
     pub resumed: bool,
     /// Rows and checksum per table (when this run copied).
     pub tables: BTreeMap<&'static str, Sum>,
-    /// From the source's freeze to the target's activation (or the
+    /// From the source's freeze to raft's commit of the new owner (or the
     /// roll-back's unfreeze), when this run did both.
     pub frozen_for: Option<Duration>,
     /// Why a rolled-back move was rolled back.
@@ -242,7 +242,9 @@ async fn drive(
 ) -> Result<MoveReport, MoveError> {
     let (src, dst) = (stores.get(&p.from)?, stores.get(&p.to)?);
     match steps::target_step(dst, &p.id).await?.as_deref() {
-        Some("active" | "done") => return forward(admin, src, dst, p, resumed, None, opts).await,
+        Some("active" | "done") => {
+            return forward(admin, src, dst, p, resumed, None, opts).await
+        }
         Some("aborted") => {
             return back(
                 admin,
@@ -280,8 +282,7 @@ async fn drive(
     };
     match ahead.await {
         Ok(()) | Err(MoveError::AlreadyActive) => {
-            let frozen = frozen_at.map(|t| t.elapsed());
-            let mut r = forward(admin, src, dst, p, resumed, frozen, opts).await?;
+            let mut r = forward(admin, src, dst, p, resumed, frozen_at, opts).await?;
             r.tables = tables;
             Ok(r)
         }
@@ -306,7 +307,7 @@ async fn forward(
     dst: &PgPool,
     p: &Plan,
     resumed: bool,
-    frozen_for: Option<Duration>,
+    frozen_at: Option<Instant>,
     opts: &Options,
 ) -> Result<MoveReport, MoveError> {
     let request = format!("{}-complete", p.id);
@@ -317,6 +318,8 @@ async fn forward(
         }
         Err(e) => return Err(e),
     }
+    // Frozen until the map names the new owner (routers follow it).
+    let frozen_for = frozen_at.map(|t| t.elapsed());
     stop(opts, Step::Completed)?;
     steps::finish(src, dst, p).await?;
     tracing::info!(slot = p.slot, from = %p.from, to = %p.to, new_epoch = p.epoch + 1, "slot moved");
