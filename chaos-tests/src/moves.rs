@@ -88,3 +88,44 @@ pub async fn move_slot(h: &Harness, slot: u16, to: &str) -> Result<Move, MoveErr
         completed_at,
     })
 }
+
+/// The `couponctl` binary built beside the test binary.
+pub fn couponctl() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target/debug")
+        .join("couponctl")
+}
+
+/// Writes the cluster file `couponctl` reads (docs/api.md's shape).
+pub fn cluster_file(h: &Harness) -> std::path::PathBuf {
+    let file = h.cluster.root.join("dev-cluster.json");
+    let issuer = serde_json::json!({"alg": "EdDSA",
+        "private_key_pem": h.cluster.root.join("issuer.pem"),
+        "iss": h.issuer.iss, "aud": h.issuer.aud});
+    std::fs::write(&file, h.cluster.cluster_file(issuer).to_string()).expect("cluster file");
+    file
+}
+
+/// Every region whose Postgres holds `slot` active, with the epoch.
+pub async fn active_owners(h: &Harness, slot: u16) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for r in ["us", "eu", "ap"] {
+        let db = sqlx::PgPool::connect(&h.cluster.region(r).db_url())
+            .await
+            .expect("a region's postgres");
+        let e: Option<i64> = sqlx::query_scalar(
+            "SELECT epoch FROM slot_ownership WHERE slot = $1 AND state = 'active'",
+        )
+        .bind(i32::from(slot))
+        .fetch_optional(&db)
+        .await
+        .expect("slot_ownership");
+        db.close().await;
+        if let Some(e) = e {
+            out.push((r.to_owned(), e));
+        }
+    }
+    out
+}

@@ -5,6 +5,7 @@ mod cross_region;
 mod helpers;
 mod move_under_load;
 mod mover_paths;
+mod mover_sigkill;
 mod node_crash;
 mod partition;
 mod pools_and_releases;
