@@ -3,6 +3,7 @@
 mod bad_key;
 mod cross_region;
 mod helpers;
+mod move_caches;
 mod move_under_load;
 mod mover_paths;
 mod mover_sigkill;
