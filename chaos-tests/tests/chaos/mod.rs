@@ -2,6 +2,7 @@
 
 mod bad_key;
 mod cross_region;
+mod evacuate;
 mod helpers;
 mod move_caches;
 mod move_under_load;

@@ -69,7 +69,14 @@ async fn after_a_move_the_new_owner_knows_the_slot_and_the_old_owner_answers_not
     .await;
     let pid = pool["campaign_id"].as_str().unwrap().to_owned();
     let pool_slot = CampaignId::parse(&pid).unwrap().slot().get();
-    let (s, job) = post(&h, &h.router("us"), &format!("/v1/campaigns/{pid}/codes"), &admin, json!({"count": 50})).await;
+    let (s, job) = post(
+        &h,
+        &h.router("us"),
+        &format!("/v1/campaigns/{pid}/codes"),
+        &admin,
+        json!({"count": 50}),
+    )
+    .await;
     assert_eq!(s, 202, "{job}");
     let job_path = format!("/v1/jobs/{}", job["job_id"].as_str().unwrap());
     let router = h.router("us");
@@ -78,7 +85,13 @@ async fn after_a_move_the_new_owner_knows_the_slot_and_the_old_owner_answers_not
         async move { get(h, &r, &p, &a).await.1["state"] == "done" }
     })
     .await;
-    let (_, export) = get(&h, &h.router("us"), &format!("/v1/campaigns/{pid}/codes?limit=100"), &admin).await;
+    let (_, export) = get(
+        &h,
+        &h.router("us"),
+        &format!("/v1/campaigns/{pid}/codes?limit=100"),
+        &admin,
+    )
+    .await;
     let codes: Vec<String> = export["codes"]
         .as_array()
         .expect("codes")
@@ -98,37 +111,95 @@ async fn after_a_move_the_new_owner_knows_the_slot_and_the_old_owner_answers_not
         .iter()
         .find_map(|r| r.redemption_id.clone())
         .expect("a redemption");
-    assert!(!redis_keys(&h, "us", &sid).await.is_empty(), "us's Redis held the shared campaign");
+    assert!(
+        !redis_keys(&h, "us", &sid).await.is_empty(),
+        "us's Redis held the shared campaign"
+    );
 
-    let m1 = move_slot(&h, US_SLOT, "eu").await.expect("move the shared slot");
+    let m1 = move_slot(&h, US_SLOT, "eu")
+        .await
+        .expect("move the shared slot");
     let mut moves = vec![m1];
     if pool_slot != US_SLOT {
-        moves.push(move_slot(&h, pool_slot, "eu").await.expect("move the pool slot"));
+        moves.push(
+            move_slot(&h, pool_slot, "eu")
+                .await
+                .expect("move the pool slot"),
+        );
     }
 
     // The new owner: an unused pool code redeems (the Bloom filter knows it).
     let token = h.issuer.user("after-move");
-    let r = redeem(&h.http, &h.router("ap"), "ap", &token, "after-move", &codes[10]).await;
-    assert_eq!((r.status, r.region.as_deref()), (201, Some("eu")), "a moved pool code (seed {}): {r:?}", h.seed);
+    let r = redeem(
+        &h.http,
+        &h.router("ap"),
+        "ap",
+        &token,
+        "after-move",
+        &codes[10],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.region.as_deref()),
+        (201, Some("eu")),
+        "a moved pool code (seed {}): {r:?}",
+        h.seed
+    );
     records.push(r);
     let late = h.issuer.user("late");
     let r = redeem(&h.http, &h.router("us"), "us", &late, "late", US_CODE).await;
-    assert_eq!((r.status, r.reason.as_deref()), (410, Some("exhausted")), "{r:?}");
+    assert_eq!(
+        (r.status, r.reason.as_deref()),
+        (410, Some("exhausted")),
+        "{r:?}"
+    );
     records.push(r);
 
     // The old owner, asked directly, answers nothing about the slots.
     let us = h.node("us");
-    let (s, b) = post(&h, &us, "/v1/coupons/validate", &late, json!({"code": US_CODE})).await;
-    assert_eq!((s, b["owner"].as_str()), (421, Some("eu")), "validate at the old owner: {b}");
-    let (s, b) = post(&h, &us, "/v1/coupons/redeem", &late, json!({"code": US_CODE, "order_id": "o-1"})).await;
+    let (s, b) = post(
+        &h,
+        &us,
+        "/v1/coupons/validate",
+        &late,
+        json!({"code": US_CODE}),
+    )
+    .await;
+    assert_eq!(
+        (s, b["owner"].as_str()),
+        (421, Some("eu")),
+        "validate at the old owner: {b}"
+    );
+    let (s, b) = post(
+        &h,
+        &us,
+        "/v1/coupons/redeem",
+        &late,
+        json!({"code": US_CODE, "order_id": "o-1"}),
+    )
+    .await;
     assert_eq!(s, 421, "redeem at the old owner: {b}");
-    let (s, b) = post(&h, &us, "/v1/coupons/validate", &late, json!({"code": codes[20]})).await;
+    let (s, b) = post(
+        &h,
+        &us,
+        "/v1/coupons/validate",
+        &late,
+        json!({"code": codes[20]}),
+    )
+    .await;
     assert_eq!(s, 421, "a pool code at the old owner: {b}");
     let (s, b) = get(&h, &us, &format!("/v1/campaigns/{sid}"), &admin).await;
     assert_eq!(s, 421, "campaign read at the old owner: {b}");
     let (s, b) = get(&h, &us, &format!("/v1/redemptions/{rid}"), &admin).await;
     assert_eq!(s, 421, "redemption read at the old owner: {b}");
-    let (s, b) = post(&h, &us, &format!("/v1/campaigns/{pid}/pause"), &admin, json!({})).await;
+    let (s, b) = post(
+        &h,
+        &us,
+        &format!("/v1/campaigns/{pid}/pause"),
+        &admin,
+        json!({}),
+    )
+    .await;
     assert_eq!(s, 421, "pause at the old owner: {b}");
     // …and its Redis forgot both campaigns (they rebuild if the slot returns).
     for id in [&sid, &pid] {

@@ -149,7 +149,11 @@ async fn a_mover_killed_at_any_step_and_run_again_leaves_one_owner_and_every_red
         assert!(ok, "seed {}: {r:?}\n{:?}", h.seed, tally(&first));
     }
     let retried = retry_ambiguous(&h, &first, 8, 8).await;
-    let all: Vec<_> = first.iter().cloned().chain(retried.iter().cloned()).collect();
+    let all: Vec<_> = first
+        .iter()
+        .cloned()
+        .chain(retried.iter().cloned())
+        .collect();
     let summary = check(&h, &all, &moves).await;
     eprintln!(
         "mover kills: first {:?}, retried {:?}, {} moves",

@@ -82,12 +82,18 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
             Ok(None) => {}
             Err(e) => {
                 log.error(&e);
-                log.event(format!("slot {}: unfinished move could not be finished: {e}", rec.slot));
+                log.event(format!(
+                    "slot {}: unfinished move could not be finished: {e}",
+                    rec.slot
+                ));
             }
         }
     }
     if !map.moves.is_empty() {
-        log.event(format!("{} unfinished move(s) of an earlier run driven to their end", map.moves.len()));
+        log.event(format!(
+            "{} unfinished move(s) of an earlier run driven to their end",
+            map.moves.len()
+        ));
     }
     // 2. Plan from the map as it is now.
     let map = admin.map().await?;
@@ -143,7 +149,11 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
                             return unmoved(slot, &to, "already_there", t0, log.at(), attempts);
                         }
                         Ok(Some(r)) => {
-                            *log.errors.lock().expect("log").entry("rolled_back".into()).or_default() += 1;
+                            *log.errors
+                                .lock()
+                                .expect("log")
+                                .entry("rolled_back".into())
+                                .or_default() += 1;
                             if attempts >= ATTEMPTS {
                                 return slot_move(&r, t0, log.at(), attempts);
                             }
@@ -151,7 +161,9 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
                         Err(e) => {
                             log.error(&e);
                             if attempts >= ATTEMPTS {
-                                log.event(format!("slot {slot}: gave up after {attempts} attempts: {e}"));
+                                log.event(format!(
+                                    "slot {slot}: gave up after {attempts} attempts: {e}"
+                                ));
                                 return unmoved(slot, &to, "failed", t0, log.at(), attempts);
                             }
                         }

@@ -52,7 +52,9 @@ pub async fn judge(
     for (region, db) in &stores.0 {
         let over: i64 = sqlx::query_scalar(CAPS).fetch_one(db).await?;
         if over > 0 {
-            broken.push(format!("{region}: {over} campaign(s) or user(s) over a cap"));
+            broken.push(format!(
+                "{region}: {over} campaign(s) or user(s) over a cap"
+            ));
         }
         let twice: i64 = sqlx::query_scalar(TWICE).fetch_one(db).await?;
         if twice > 0 {
@@ -70,8 +72,14 @@ pub async fn judge(
             continue;
         };
         let q = "SELECT count(*) FROM redemptions WHERE slot = $1";
-        let old: i64 = sqlx::query_scalar(q).bind(i32::from(*slot)).fetch_one(a).await?;
-        let new: i64 = sqlx::query_scalar(q).bind(i32::from(*slot)).fetch_one(b).await?;
+        let old: i64 = sqlx::query_scalar(q)
+            .bind(i32::from(*slot))
+            .fetch_one(a)
+            .await?;
+        let new: i64 = sqlx::query_scalar(q)
+            .bind(i32::from(*slot))
+            .fetch_one(b)
+            .await?;
         if new < old {
             missing.push(format!("slot {slot}: {from} held {old}, {to} holds {new}"));
         }

@@ -242,9 +242,7 @@ async fn drive(
 ) -> Result<MoveReport, MoveError> {
     let (src, dst) = (stores.get(&p.from)?, stores.get(&p.to)?);
     match steps::target_step(dst, &p.id).await?.as_deref() {
-        Some("active" | "done") => {
-            return forward(admin, src, dst, p, resumed, None, opts).await
-        }
+        Some("active" | "done") => return forward(admin, src, dst, p, resumed, None, opts).await,
         Some("aborted") => {
             return back(
                 admin,
