@@ -5,6 +5,7 @@ mod burst;
 mod codegen;
 mod pool;
 mod regions;
+mod slot_move;
 
 use clap::Subcommand;
 
@@ -18,6 +19,8 @@ pub enum BenchCmd {
     Pool(pool::Args),
     /// Redeem latency: direct to the node, local router, forwarded from another region.
     Regions(regions::Args),
+    /// Move a slot holding many codes: time and the mover's peak memory.
+    Move(slot_move::Args),
 }
 
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
@@ -26,5 +29,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Codegen(a) => codegen::run(a).await,
         BenchCmd::Pool(a) => pool::run(a).await,
         BenchCmd::Regions(a) => regions::run(a).await,
+        BenchCmd::Move(a) => slot_move::run(a).await,
     }
 }
