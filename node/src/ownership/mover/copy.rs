@@ -217,9 +217,11 @@ async fn copy_group(
         // hashing each page on both sides again doubled the copy's time).
         let read = match upper {
             Some(_) => PAGE_ROWS,
-            None => sqlx::query_scalar(&format!("SELECT count(*) FROM {} t WHERE {range}", t.name))
-                .fetch_one(&mut *src)
-                .await?,
+            None => {
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {} t WHERE {range}", t.name))
+                    .fetch_one(&mut *src)
+                    .await?
+            }
         };
         if landed != read as u64 {
             return Err(MoveError::Verify {
