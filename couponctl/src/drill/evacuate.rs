@@ -209,6 +209,16 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     let invariants = super::verdict::judge(&map, &stores, goal, &moved).await?;
     log.event(format!("invariants checked: {}", invariants.verdict));
     let frozen: Vec<f64> = moves.iter().filter_map(|m| m.frozen_ms).collect();
+    let mut by_step: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for m in &moves {
+        for (s, ms) in &m.steps_ms {
+            by_step.entry(s.clone()).or_default().push(*ms);
+        }
+    }
+    let step_ms = by_step
+        .iter()
+        .filter_map(|(s, v)| Some((s.clone(), report::freeze(v)?)))
+        .collect();
     let report = Report {
         drill: name.into(),
         region: a.region.clone(),
@@ -217,6 +227,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         slots_moved: moved.len(),
         timeline: log.events.lock().expect("log").clone(),
         freeze: report::freeze(&frozen),
+        step_ms,
         errors: log.errors.lock().expect("log").clone(),
         moves,
         invariants,
@@ -240,6 +251,11 @@ fn slot_move(r: &mover::MoveReport, t0: f64, t1: f64, attempts: u32) -> SlotMove
         frozen_ms: r.frozen_for.map(|d| d.as_secs_f64() * 1e3),
         attempts,
         resumed: r.resumed,
+        steps_ms: r
+            .steps
+            .iter()
+            .map(|(s, d)| ((*s).to_owned(), d.as_secs_f64() * 1e3))
+            .collect(),
     }
 }
 
@@ -254,5 +270,6 @@ fn unmoved(slot: u16, to: &str, outcome: &str, t0: f64, t1: f64, attempts: u32) 
         frozen_ms: None,
         attempts,
         resumed: false,
+        steps_ms: Vec::new(),
     }
 }

@@ -26,6 +26,8 @@ pub struct SlotMove {
     pub attempts: u32,
     /// A move an earlier, interrupted run had begun.
     pub resumed: bool,
+    /// Each step's time (prepare, freeze, copy, activate, complete, finish).
+    pub steps_ms: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +62,8 @@ pub struct Report {
     pub slots_moved: usize,
     pub timeline: Vec<Event>,
     pub freeze: Option<Freeze>,
+    /// Where the time goes: each mover step's p50/p99/max over the moves.
+    pub step_ms: BTreeMap<String, Freeze>,
     pub errors: BTreeMap<String, u64>,
     pub moves: Vec<SlotMove>,
     pub invariants: Verdict,
@@ -93,6 +97,15 @@ impl Report {
                 "freeze per slot: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} slots)",
                 f.p50_ms, f.p99_ms, f.max_ms, f.slots
             );
+        }
+        if !self.step_ms.is_empty() {
+            println!("time per step (p50 / p99 / max ms):");
+            for (step, f) in &self.step_ms {
+                println!(
+                    "  {step:<10} {:>7.0} {:>7.0} {:>7.0}",
+                    f.p50_ms, f.p99_ms, f.max_ms
+                );
+            }
         }
         if self.errors.is_empty() {
             println!("errors: none");

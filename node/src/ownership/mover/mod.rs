@@ -154,6 +154,26 @@ pub struct MoveReport {
     pub frozen_for: Option<Duration>,
     /// Why a rolled-back move was rolled back.
     pub error: Option<String>,
+    /// How long each step this run made took, in order (prepare, freeze,
+    /// copy, activate, complete, finish; or the roll-back's).
+    pub steps: Vec<(&'static str, Duration)>,
+}
+
+/// Times the steps of one run.
+#[derive(Default)]
+struct Clock {
+    last: Option<Instant>,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Clock {
+    fn lap(&mut self, step: &'static str) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            self.steps.push((step, now - last));
+        }
+        self.last = Some(now);
+    }
 }
 
 /// Moves `slot` to `to`. An unfinished move of the slot is driven to its end
@@ -259,10 +279,14 @@ async fn drive(
     }
     let mut frozen_at = None;
     let mut tables = BTreeMap::new();
+    let mut clock = Clock::default();
+    clock.lap("start");
     let ahead = async {
         steps::prepare_target(dst, p).await?;
+        clock.lap("prepare");
         stop(opts, Step::Prepared)?;
         steps::freeze_source(src, p).await?;
+        clock.lap("freeze");
         frozen_at = Some(Instant::now());
         stop(opts, Step::Frozen)?;
         let pages = std::sync::atomic::AtomicU64::new(0);
@@ -274,14 +298,18 @@ async fn drive(
             }
         };
         tables = copy::copy_slot(src, dst, p, &on_page).await?;
+        clock.lap("copy");
         stop(opts, Step::Copied)?;
         steps::activate_target(dst, p).await?;
+        clock.lap("activate");
         stop(opts, Step::Activated)
     };
     match ahead.await {
         Ok(()) | Err(MoveError::AlreadyActive) => {
             let mut r = forward(admin, src, dst, p, resumed, frozen_at, opts).await?;
             r.tables = tables;
+            clock.steps.append(&mut r.steps);
+            r.steps = clock.steps;
             Ok(r)
         }
         Err(e @ MoveError::Stopped(_)) => Err(e),
@@ -309,6 +337,8 @@ async fn forward(
     opts: &Options,
 ) -> Result<MoveReport, MoveError> {
     let request = format!("{}-complete", p.id);
+    let mut clock = Clock::default();
+    clock.lap("start");
     match raft_retry(|| admin.complete_move(&request, u32::from(p.slot))).await {
         Ok(_) => {}
         Err(MoveError::Raft(e)) if e.code() == Some("slot_not_moving") => {
@@ -316,19 +346,23 @@ async fn forward(
         }
         Err(e) => return Err(e),
     }
+    clock.lap("complete");
     // Frozen until the map names the new owner (routers follow it).
     let frozen_for = frozen_at.map(|t| t.elapsed());
     stop(opts, Step::Completed)?;
     steps::finish(src, dst, p).await?;
+    clock.lap("finish");
     tracing::info!(slot = p.slot, from = %p.from, to = %p.to, new_epoch = p.epoch + 1, "slot moved");
-    Ok(report(
+    let mut r = report(
         p,
         Outcome::Completed,
         p.epoch + 1,
         resumed,
         frozen_for,
         None,
-    ))
+    );
+    r.steps = clock.steps;
+    Ok(r)
 }
 
 /// Back to the source at its old epoch; forward instead if the target is
@@ -398,6 +432,7 @@ fn report(
         tables: BTreeMap::new(),
         frozen_for,
         error,
+        steps: Vec::new(),
     }
 }
 
