@@ -5,6 +5,7 @@ mod cross_region;
 mod evacuate;
 mod helpers;
 mod move_caches;
+mod move_kills;
 mod move_under_load;
 mod mover_paths;
 mod mover_sigkill;
