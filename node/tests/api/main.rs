@@ -6,6 +6,7 @@ mod constraints;
 mod errors;
 mod faults;
 mod feed;
+mod fenced_writes;
 mod flows;
 mod helpers;
 mod hostile;
