@@ -4,6 +4,7 @@ mod bad_key;
 mod cross_region;
 mod evacuate;
 mod helpers;
+mod move_admin_writes;
 mod move_caches;
 mod move_kills;
 mod move_under_load;

@@ -189,8 +189,10 @@ async fn feed_bloom(state: &AppState, slot: u16) -> Result<(), sqlx::Error> {
 async fn fail_cut_jobs(state: &AppState, slot: u16) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'failed', updated_at = now(), \
-         error = 'interrupted by a slot move after ' || done || ' of ' || total || \
-                 ' codes; the codes generated so far are valid, generate the rest again' \
+         error = 'interrupted by a slot move (progress recorded: ' || done || ' of ' || total || \
+                 '); the campaign now holds ' || \
+                 (SELECT count(*) FROM codes c WHERE c.campaign_id = jobs.campaign_id) || \
+                 ' codes, all valid; generate the rest again' \
          WHERE state = 'running' AND campaign_id IN \
          (SELECT campaign_id FROM campaigns WHERE slot = $1)",
     )
