@@ -3,7 +3,9 @@
 # Debian's packages, cargo-nextest from crates.io; for the deploy checks,
 # promtool (Debian's `prometheus`), kubectl (Debian's `kubernetes-client`
 # when the machine has none); Python tools in target/pyenv (PyPI):
-# kubernetes-validate (deploy checks) and schemathesis (contract test).
+# kubernetes-validate (deploy checks) and schemathesis (contract test);
+# wrk (Debian's package), the external C load generator `couponctl bench
+# burst` is cross-checked against (docs/benchmarks.md).
 # Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,7 @@ need_apt=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # Debian's kubectl is old (its kustomize predates the overlays' syntax): a
 # machine's own newer kubectl is kept when present.
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
