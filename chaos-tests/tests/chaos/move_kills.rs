@@ -8,6 +8,7 @@
 //!   answers 421 for the slot it lost;
 //! - the new owner's node (`ap`) SIGKILLed after activation: the move
 //!   completes; the restarted node warms the slot up and serves it.
+//!
 //! After each, one store holds the slot active at the map's epoch; at the
 //! end the checker judges every record against the three moves.
 

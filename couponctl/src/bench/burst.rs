@@ -28,6 +28,11 @@ pub struct Args {
     /// Also run the naive Postgres counter and print the ratio.
     #[arg(long)]
     baseline: bool,
+    /// Do not fire: create the campaign and write one request per line
+    /// (`authorization<TAB>idempotency-key<TAB>body`) to this file for an
+    /// external generator (`deploy/bench/wrk-burst.lua`), then exit.
+    #[arg(long)]
+    write_requests: Option<PathBuf>,
     #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
 }
@@ -69,63 +74,149 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .json(&body)
         .send()
         .await?;
-    anyhow::ensure!(
-        resp.status().as_u16() == 201,
-        "create campaign: {}",
-        resp.text().await?
+    let status = resp.status().as_u16();
+    let created: Value = resp.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status == 201, "create campaign: {created}");
+    // Everything a request needs is built before the clock starts: the
+    // generator's own CPU must go into sending, not into signing tokens or
+    // serializing bodies (it shares the two cores with the servers).
+    let url = format!("{base}/v1/coupons/redeem");
+    let requests: Arc<Vec<(String, String, Vec<u8>)>> = Arc::new(
+        (0..a.attempts)
+            .map(|i| {
+                let token = format!("Bearer {}", issuer.user(&format!("bench-{run}-{i}")));
+                let body = json!({"code": code, "order_id": format!("ord-{i}")});
+                (
+                    token,
+                    format!("bench-{run}-{i}"),
+                    body.to_string().into_bytes(),
+                )
+            })
+            .collect(),
     );
-    let tokens: Vec<String> = (0..a.attempts)
-        .map(|i| issuer.user(&format!("bench-{run}-{i}")))
-        .collect();
+    let campaign_id = created["campaign_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(file) = &a.write_requests {
+        let mut text = String::new();
+        for (token, key, body) in requests.iter() {
+            text.push_str(&format!(
+                "{token}\t{key}\t{}\n",
+                String::from_utf8_lossy(body)
+            ));
+        }
+        std::fs::write(file, text)?;
+        println!(
+            "wrote {} requests for campaign {campaign_id} ({} seats) to {}; e.g.\n  \
+             REQUESTS={} wrk -t2 -c200 -d10s -s deploy/bench/wrk-burst.lua {url}",
+            a.attempts,
+            a.seats,
+            file.display(),
+            file.display()
+        );
+        return Ok(());
+    }
     println!(
         "burst: {} attempts, {} seats, concurrency {}, via {base}",
         a.attempts, a.seats, a.concurrency
     );
-    let gate = Arc::new(Semaphore::new(a.concurrency));
+    // One worker per concurrency slot, each with its own client (one
+    // keep-alive connection), taking the next request from a shared index.
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<reqwest::Client> = (0..a.concurrency)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .tcp_nodelay(true)
+                .build()
+        })
+        .collect::<Result<_, _>>()?;
+    // Warm each connection (and the campaign's caches) before timing.
+    for c in &clients {
+        let _ = c.get(format!("{base}/livez")).send().await;
+    }
+    let meter = super::cpu::Meter::start(server_procs(&cluster, &a.region));
     let started = Instant::now();
-    let tasks: Vec<_> = tokens
+    let workers: Vec<_> = clients
         .into_iter()
-        .enumerate()
-        .map(|(i, token)| {
-            let (http, gate, url, code) = (
-                http.clone(),
-                gate.clone(),
-                format!("{base}/v1/coupons/redeem"),
-                code.clone(),
-            );
+        .map(|http| {
+            let (next, requests, url) = (next.clone(), requests.clone(), url.clone());
             tokio::spawn(async move {
-                let _p = gate.acquire_owned().await.expect("semaphore");
-                let t = Instant::now();
-                let r = http
-                    .post(url)
-                    .bearer_auth(token)
-                    .header("Idempotency-Key", format!("bench-{run}-{i}"))
-                    .json(&json!({"code": code, "order_id": format!("ord-{i}")}))
-                    .send()
-                    .await;
-                let outcome = match r {
-                    Ok(r) if r.status().as_u16() == 201 => "201".to_owned(),
-                    Ok(r) => {
-                        let s = r.status().as_u16();
-                        let v: Value = r.json().await.unwrap_or(Value::Null);
-                        format!("{s} {}", v["code"].as_str().unwrap_or("?"))
-                    }
-                    Err(e) => format!("transport error: {e}"),
-                };
-                Sample {
-                    outcome,
-                    latency: t.elapsed(),
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((token, key, body)) = requests.get(i) else {
+                        return out;
+                    };
+                    let t = Instant::now();
+                    let r = http
+                        .post(&url)
+                        .header("authorization", token)
+                        .header("idempotency-key", key)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    let outcome = match r {
+                        Ok(r) => {
+                            let s = r.status().as_u16();
+                            // Only the status is read for the common answers;
+                            // the body is drained so the connection is reused.
+                            let bytes = r.bytes().await.unwrap_or_default();
+                            match s {
+                                201 | 410 => s.to_string(),
+                                _ => {
+                                    let v: Value =
+                                        serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                                    format!("{s} {}", v["code"].as_str().unwrap_or("?"))
+                                }
+                            }
+                        }
+                        Err(e) => format!("transport error: {e}"),
+                    };
+                    out.push(Sample {
+                        outcome,
+                        latency: t.elapsed(),
+                    });
                 }
             })
         })
         .collect();
     let mut samples = Vec::with_capacity(a.attempts);
-    for t in tasks {
-        samples.push(t.await?);
+    for w in workers {
+        samples.extend(w.await?);
     }
     let wall = started.elapsed();
+    let spent = meter.spent();
     let rate = a.attempts as f64 / wall.as_secs_f64();
     report(&samples, wall, rate);
+    println!("CPU per attempt (utime+stime from /proc, over the timed run):");
+    for (who, cpu) in &spent {
+        println!(
+            "  {who:<16} {:>7.1} µs/attempt  ({:.0} % of one core)",
+            cpu.as_secs_f64() * 1e6 / a.attempts as f64,
+            cpu.as_secs_f64() / wall.as_secs_f64() * 100.0
+        );
+    }
+    let owner_db = cluster.region(&a.region)?.postgres()?.to_owned();
+    let db = sqlx::PgPool::connect(&owner_db).await?;
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM redemptions WHERE campaign_id = $1 AND released_at IS NULL",
+    )
+    .bind(&campaign_id)
+    .fetch_one(&db)
+    .await?;
+    db.close().await;
+    let expected = a.seats.min(a.attempts as i64);
+    println!(
+        "exactness: {active} active redemptions in Postgres, expected {expected}: {}",
+        if active == expected { "exact" } else { "WRONG" }
+    );
+    anyhow::ensure!(
+        active == expected,
+        "the burst did not end with exactly the cap of winners"
+    );
     if a.baseline {
         let url = cluster.region(&a.region)?.postgres()?;
         let (b_wall, b_rate, winners) = baseline(url, a.attempts, a.seats, a.concurrency).await?;
@@ -149,7 +240,10 @@ fn report(samples: &[Sample], wall: Duration, rate: f64) {
         by.entry(s.outcome.as_str()).or_default().push(s.latency);
     }
     let winners = by.get("201").map_or(0, Vec::len);
-    println!("winners: {winners}");
+    println!(
+        "winners: {winners} ({:.0} winners/s)",
+        winners as f64 / wall.as_secs_f64()
+    );
     for (k, v) in &by {
         if *k != "201" {
             println!("losers {k}: {}", v.len());
@@ -168,6 +262,21 @@ fn report(samples: &[Sample], wall: Duration, rate: f64) {
     println!("winners latency: {}", summary(win_lat));
     println!("losers latency:  {}", summary(lose_lat));
     println!("wall {}, {:.0} attempts/s", ms(wall), rate);
+}
+
+/// The region's server processes from the cluster file's `pids`: node(s),
+/// router, Redis, and Postgres with its backends.
+fn server_procs(cluster: &ClusterFile, region: &str) -> Vec<(String, u32, bool)> {
+    let Ok(r) = cluster.region(region) else {
+        return Vec::new();
+    };
+    r.pids
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("node") || ["router", "redis", "postgres"].contains(&k.as_str())
+        })
+        .map(|(k, pid)| (format!("{region} {k}"), *pid, k == "postgres"))
+        .collect()
 }
 
 /// The textbook hot-row counter: every attempt locks the same row.

@@ -3,6 +3,7 @@
 
 mod burst;
 mod codegen;
+mod cpu;
 mod pool;
 mod regions;
 mod slot_move;

@@ -69,7 +69,7 @@ async fn a_frozen_slot_refuses_every_admin_write_and_an_active_one_takes_them() 
     let mut conn = db.acquire().await.unwrap();
     misdirected(
         "code batch",
-        codes::insert_batch(&mut conn, &id, &[code.clone()], &[1], &[None]).await,
+        codes::insert_batch(&mut conn, &id, std::slice::from_ref(&code), &[1], &[None]).await,
     );
     misdirected("job progress", jobs::progress(&db, &job, 5).await);
     misdirected(
