@@ -9,7 +9,9 @@
 //!   a slot no longer active here loses its keys and its entry. Run on every
 //!   change and at start, so a node that was down while its slot moved away
 //!   and back cannot serve from the old tenure's state.
-//! - Campaign cache: the slot's campaigns are forgotten.
+//! - Campaign cache: the slot's campaigns are forgotten; their Redis state
+//!   is then built from Postgres in the background (a first request that
+//!   comes sooner builds it under the same seed lock).
 //! - Bloom filter: the slot's codes are fed in (they were copied into
 //!   Postgres by the mover, which announces nothing to this node).
 //! - Jobs: a generation job of the slot still `running` here was cut off by
@@ -104,6 +106,7 @@ async fn settle(state: &AppState, gained: &BTreeSet<u16>) {
         }
         view.set_warm(slot, h.epoch);
         tracing::info!(region = %state.region(), slot, epoch = h.epoch, "slot warm: serving it");
+        tokio::spawn(seed_slot(state.clone(), slot));
     }
     // Slots warm at start, or that lost their row meanwhile, need nothing more.
     for slot in 0..view::SLOTS as u16 {
@@ -162,6 +165,38 @@ async fn redis_to_tenure(
 fn key_slot(key: &str) -> Option<u16> {
     let id = key.strip_prefix("c:{")?.split('}').next()?;
     CampaignId::parse(id).ok().map(|c| c.slot().get())
+}
+
+/// Builds the Redis burst state of the slot's campaigns from Postgres now,
+/// rather than on each campaign's first request (which would take the
+/// Postgres-only path meanwhile). In the background: a big pool takes a
+/// while, and a request that comes first seeds under the same lock.
+async fn seed_slot(state: AppState, slot: u16) {
+    let ids: Vec<String> =
+        match sqlx::query_scalar("SELECT campaign_id FROM campaigns WHERE slot = $1")
+            .bind(i32::from(slot))
+            .fetch_all(state.db())
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(slot, error = %e, "could not list the moved slot's campaigns");
+                return;
+            }
+        };
+    for id in ids {
+        match state.campaigns().by_id(state.db(), &id).await {
+            Ok(Some(c)) => {
+                if let Err(e) = state.claim().seed(&c).await {
+                    tracing::warn!(slot, campaign = %id, error = %e, "could not seed a moved campaign; its first request will");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(slot, campaign = %id, error = %e, "could not read a moved campaign")
+            }
+        }
+    }
 }
 
 async fn feed_bloom(state: &AppState, slot: u16) -> Result<(), sqlx::Error> {

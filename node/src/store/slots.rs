@@ -61,13 +61,3 @@ pub fn of_id(id: &str) -> Result<u16, ApiError> {
         .or_else(|_| coupon_core::JobId::parse(id).map(|j| j.slot().get()))
         .map_err(|_| ApiError::Internal(format!("id {id} names no slot")))
 }
-
-/// Active slots, for choosing a home slot for a new campaign.
-pub async fn active(db: &PgPool) -> Result<Vec<u16>, ApiError> {
-    let rows = sqlx::query("SELECT slot FROM slot_ownership WHERE state = 'active' ORDER BY slot")
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|r| Ok(r.try_get::<i32, _>(0)? as u16))
-        .collect()
-}
