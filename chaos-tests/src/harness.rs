@@ -55,7 +55,14 @@ impl Harness {
 
     /// `router_env`: extra environment of every router (timeouts, …).
     pub async fn start_with(name: &str, router_env: Vec<(String, String)>) -> Harness {
-        Harness::start_full(name, router_env, 1).await
+        Harness::start_full(name, router_env, 1, false).await
+    }
+
+    /// Every region with a synchronous standby (database, Redis, idle node)
+    /// hosted in the next region (us→eu, eu→ap, ap→us): the region-loss
+    /// scenarios.
+    pub async fn start_with_standbys(name: &str) -> Harness {
+        Harness::start_full(name, vec![], 1, true).await
     }
 
     /// Every region with `nodes` node processes on its one Postgres and
@@ -66,13 +73,14 @@ impl Harness {
         nodes: usize,
         router_env: Vec<(String, String)>,
     ) -> Harness {
-        Harness::start_full(name, router_env, nodes).await
+        Harness::start_full(name, router_env, nodes, false).await
     }
 
     async fn start_full(
         name: &str,
         router_env: Vec<(String, String)>,
         nodes_per_region: usize,
+        standbys: bool,
     ) -> Harness {
         let seed = seed();
         let root =
@@ -111,6 +119,7 @@ impl Harness {
             ],
             router_env,
             nodes_per_region,
+            standbys,
         };
         let cluster = LocalCluster::start(spec).await.unwrap_or_else(|e| {
             panic!(

@@ -7,6 +7,7 @@ pub mod checker;
 pub mod faults;
 pub mod harness;
 pub mod moves;
+pub mod region;
 pub mod timeline;
 pub mod workload;
 

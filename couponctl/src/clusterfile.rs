@@ -43,6 +43,10 @@ pub struct ClusterFile {
     /// File holding the raft group's admin token (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raft_admin_token_file: Option<PathBuf>,
+    /// File holding the token nodes renew region leases with (extension;
+    /// the local cluster's drills read it, operators never need it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_lease_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

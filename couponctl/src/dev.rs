@@ -116,6 +116,7 @@ async fn up(
         node_env: vec![("COUPON_CLAIM_ENGINE".into(), claim_engine.into())],
         router_env: vec![],
         nodes_per_region,
+        standbys: true,
     };
     println!(
         "starting {} region(s) ({}) with {nodes_per_region} node(s) each and a 3-member raft group{}…",

@@ -6,6 +6,7 @@ mod dev;
 mod doctor;
 mod drill;
 mod reconcile;
+mod region;
 mod slot;
 mod stats;
 
@@ -33,6 +34,9 @@ enum Cmd {
     /// SRE drills ending with a report and an invariant verdict.
     #[command(subcommand)]
     Drill(drill::DrillCmd),
+    /// A region's primary role: failover, degrade, strict, lease status.
+    #[command(subcommand)]
+    Region(region::RegionCmd),
     /// Benchmarks against a running local cluster.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -47,5 +51,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Slot(cmd) => slot::run(cmd).await,
         Cmd::Drill(cmd) => drill::run(cmd).await,
         Cmd::Reconcile(a) => reconcile::run(a).await,
+        Cmd::Region(cmd) => region::run(cmd).await,
     }
 }

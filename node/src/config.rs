@@ -53,6 +53,11 @@ pub struct NodeConfig {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "COUPON_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// How long a redeem waits for its commit (which waits for the region's
+    /// synchronous standby) before answering 503: the outcome is then
+    /// unknown, never reported as a success (docs/failover.md §4).
+    #[arg(long, env = "COUPON_COMMIT_WAIT_MS", default_value_t = 2500)]
+    pub commit_wait_ms: u64,
     /// Postgres connection pool size.
     #[arg(long, env = "COUPON_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,

@@ -76,6 +76,11 @@ pub enum ApiError {
     /// 503 `unavailable`, with `Retry-After`: a store of this region is down.
     #[error("{what} is unavailable")]
     Unavailable { what: &'static str },
+    /// 503 `unavailable`: the commit did not finish within the commit wait
+    /// (it waits for the region's synchronous standby). It may still land:
+    /// never reported as a success; a retry with the same key tells.
+    #[error("the outcome of this redeem is unknown: its commit is still waiting for the region's synchronous standby; retry with the same Idempotency-Key")]
+    OutcomeUnknown,
     /// 500 `internal`: logged, never echoed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -103,7 +108,7 @@ impl ApiError {
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable { .. } | OutcomeUnknown => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,7 +136,7 @@ impl ApiError {
             PayloadTooLarge { .. } => "payload_too_large",
             IdempotencyKeyReused => "idempotency_key_reused",
             RateLimited { .. } => "rate_limited",
-            Unavailable { .. } => "unavailable",
+            Unavailable { .. } | OutcomeUnknown => "unavailable",
             Internal(_) => "internal",
         }
     }
@@ -178,7 +183,9 @@ impl IntoResponse for ApiError {
         );
         let retry = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            ApiError::Unavailable { .. } | ApiError::OutcomeUnknown => {
+                Some(UNAVAILABLE_RETRY_AFTER_SECS)
+            }
             _ => None,
         };
         if let Some(secs) = retry {

@@ -12,17 +12,13 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // In-code failpoints from $FAILPOINTS (builds with the `failpoints`
+    // feature only; chaos tests cut a takeover short with them).
+    let _failpoints = fail::FailScenario::setup();
     let cfg = NodeConfig::parse();
-    let state = start::build_state(&cfg)
+    start::run(&cfg, shutdown_signal())
         .await
-        .context("starting the node")?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
-    tracing::info!(region = %cfg.region, addr = %cfg.listen, "node listening");
-    start::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving")?;
+        .with_context(|| format!("node of region {} on {}", cfg.region, cfg.listen))?;
     Ok(())
 }
 

@@ -51,6 +51,15 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         .acquire_timeout(DB_ACQUIRE_TIMEOUT)
         .connect(&cfg.database_url.0)
         .await?;
+    build_on(cfg, verifier, db).await
+}
+
+/// Everything after the pool: migrations, stores, background tasks.
+async fn build_on(
+    cfg: &NodeConfig,
+    verifier: crate::auth::Verifier,
+    db: sqlx::PgPool,
+) -> Result<AppState, StartError> {
     crate::MIGRATOR.run(&db).await?;
     let regional = crate::ownership::Regional::start(&cfg.regions, &cfg.region, db.clone())
         .map_err(|e| StartError::Slots(e.to_string()))?;
@@ -70,6 +79,16 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         .set_max_delay(200);
     let redis = redis::aio::ConnectionManager::new_with_config(client, redis_cfg).await?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let lease = match (&cfg.regions.lease_token, regional.configured()) {
+        (Some(token), true) => crate::ownership::lease::start(crate::ownership::lease::Renewer {
+            region: cfg.region.clone(),
+            raft_urls: cfg.regions.raft_urls.clone(),
+            token: token.0.clone(),
+            db: db.clone(),
+            metrics: metrics.clone(),
+        }),
+        _ => crate::ownership::lease::RegionLease::disabled(),
+    };
     // Alerted counter, present at 0 from the start (see burst::engine).
     metrics.add("coupon_attempt_log_dropped_total", &[], 0);
     let claim: Arc<dyn ClaimEngine> = match cfg.burst.claim_engine {
@@ -103,9 +122,49 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         body_limit: cfg.body_limit,
         regional,
         owned: crate::ownership::view::OwnedSlots::new(),
+        lease,
+        commit_wait: Duration::from_millis(cfg.commit_wait_ms),
     });
     crate::ownership::warm::start(&state).await?;
     Ok(state)
+}
+
+/// The node process: bind, idle as a standby while the database is one
+/// (docs/failover.md §1), then build the state and serve.
+pub async fn run(
+    cfg: &NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let listener = std::net::TcpListener::bind(cfg.listen)?;
+    listener.set_nonblocking(true)?;
+    let verifier = crate::auth::build(
+        cfg.issuer_public_key.as_ref(),
+        &cfg.issuer,
+        &cfg.audience,
+        &cfg.tokens,
+    )
+    .await
+    .map_err(StartError::from)?;
+    let db = PgPoolOptions::new()
+        .max_connections(cfg.db_max_connections)
+        .acquire_timeout(DB_ACQUIRE_TIMEOUT)
+        .connect(&cfg.database_url.0)
+        .await
+        .map_err(StartError::from)?;
+    crate::ownership::standby::idle_until_primary(&listener, &cfg.region, &cfg.regions, &db)
+        .await?;
+    let state = build_on(cfg, verifier, db).await?;
+    tracing::info!(region = %cfg.region, addr = %cfg.listen, "node listening");
+    serve(TcpListener::from_std(listener)?, state, shutdown).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("starting the node: {0}")]
+    Start(#[from] StartError),
+    #[error("listening: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests.

@@ -32,6 +32,10 @@ pub struct Inner {
     pub regional: Arc<crate::ownership::Regional>,
     /// In-memory `slot_ownership`: what this node may answer for now.
     pub owned: Arc<crate::ownership::view::OwnedSlots>,
+    /// The region lease: no slot is served while it is not held.
+    pub lease: Arc<crate::ownership::lease::RegionLease>,
+    /// Longest wait for a redeem's commit before 503 (outcome unknown).
+    pub commit_wait: std::time::Duration,
 }
 
 impl AppState {
@@ -90,7 +94,19 @@ impl AppState {
     /// every answer about a slot's data, refusals and reads included, is
     /// given only then; otherwise 421 with the owner hint, or 503 while the
     /// slot warms up after a move.
+    pub fn lease(&self) -> &crate::ownership::lease::RegionLease {
+        &self.0.lease
+    }
+
+    pub fn commit_wait(&self) -> std::time::Duration {
+        self.0.commit_wait
+    }
+
     pub fn serve_slot(&self, slot: u16) -> crate::error::ApiResult<i64> {
+        if let Err(e) = self.0.lease.check() {
+            self.0.metrics.inc("coupon_lease_refusals_total", &[]);
+            return Err(e);
+        }
         let r = self.0.owned.check(slot);
         if r.is_err() {
             self.0.metrics.inc("coupon_not_owner_refusals_total", &[]);

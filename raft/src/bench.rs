@@ -100,6 +100,7 @@ fn region(id: &str) -> anyhow::Result<Region> {
         router: format!("http://{id}.router.bench"),
         node: format!("http://{id}.node.bench"),
         key_ids: vec![],
+        standby: None,
     })
 }
 

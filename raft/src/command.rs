@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Region, RegionId, SlotState};
+use crate::model::{Region, RegionId, SlotState, Standby};
 
 /// A client command plus the id that makes its retries idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,35 @@ pub enum Command {
     },
     AbortMove {
         slot: u32,
+    },
+    /// A region's node renews its lease (docs/failover.md).
+    RenewLease {
+        region: RegionId,
+        timeline: u64,
+        acked_lsn: u64,
+        #[serde(default)]
+        degraded: bool,
+    },
+    /// Start a takeover of `region` by its standby. `lease_seq` is the lease
+    /// the caller judged lapsed (refused if renewed since); `None` only for
+    /// an operator's forced or planned takeover.
+    BeginFailover {
+        region: RegionId,
+        lease_seq: Option<u64>,
+        #[serde(default)]
+        planned: bool,
+    },
+    /// The promoted standby activated the region's slots at epoch + 1 in its
+    /// database: commit them, and the region's endpoint moves to it.
+    CompleteFailover {
+        region: RegionId,
+        timeline: u64,
+    },
+    /// Names (or clears) a region's standby, e.g. after the lost primary
+    /// was rebuilt as the new primary's standby.
+    SetStandby {
+        region: RegionId,
+        standby: Option<Standby>,
     },
 }
 
@@ -76,4 +105,9 @@ pub enum RejectCode {
     SlotNotActive,
     SlotNotMoving,
     SameRegion,
+    NoStandby,
+    FailoverInProgress,
+    NoFailover,
+    LeaseRenewed,
+    StaleTimeline,
 }

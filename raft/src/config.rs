@@ -58,6 +58,24 @@ pub struct ServeConfig {
     /// Bearer token required on admin endpoints, ≥ 16 chars.
     #[arg(long, env = "COUPON_RAFT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Secret,
+    /// Bearer token nodes renew region leases and complete takeovers with
+    /// (narrower than the admin token), ≥ 16 chars. Without it only the
+    /// admin token is accepted there.
+    #[arg(long, env = "COUPON_RAFT_LEASE_TOKEN", hide_env_values = true)]
+    pub lease_token: Option<Secret>,
+    /// Region lease length L, ms: a node that had no renewal acknowledged
+    /// for L − margin (from when it sent it) stops serving.
+    #[arg(long, env = "COUPON_LEASE_MS", default_value_t = 4000)]
+    pub lease_ms: u64,
+    /// Safety margin for clock-rate drift and in-flight requests, ms: a
+    /// takeover waits L + margin after the last renewal the leader saw.
+    #[arg(long, env = "COUPON_LEASE_MARGIN_MS", default_value_t = 1000)]
+    pub lease_margin_ms: u64,
+    /// `auto`: the leader's failover controller takes over a region whose
+    /// lease lapsed (only if it renewed as synchronous); `manual`: only
+    /// `couponctl region failover` does.
+    #[arg(long, env = "COUPON_FAILOVER", default_value = "auto")]
+    pub failover: FailoverPolicy,
     /// Local IP outbound member connections bind to (multi-homed hosts, fault tests).
     #[arg(long, env = "COUPON_RAFT_SOURCE_IP")]
     pub source_ip: Option<IpAddr>,
@@ -90,7 +108,19 @@ pub struct ServeConfig {
     pub rpc_timeout_ms: u64,
 }
 
+/// Who may start a takeover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailoverPolicy {
+    Auto,
+    Manual,
+}
+
 impl ServeConfig {
+    /// How long after the last renewal it saw the leader may take a region over.
+    pub fn takeover_after(&self) -> Duration {
+        Duration::from_millis(self.lease_ms + self.lease_margin_ms)
+    }
+
     /// The URL members and clients reach this member at.
     pub fn advertise_url(&self) -> String {
         match &self.advertise {

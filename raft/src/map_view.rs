@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ClusterMap, MoveRecord, RegionId, SlotState};
+use crate::model::{ClusterMap, FailoverRecord, MoveRecord, RegionId, SlotState, Standby};
 
 /// The map as served: `{"version", "regions", "slots"}` plus the optional `moves` extension.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +13,9 @@ pub struct MapView {
     /// In-flight moves (extension; absent in older answers).
     #[serde(default)]
     pub moves: Vec<MoveRecord>,
+    /// The latest takeover of each region (extension; docs/failover.md).
+    #[serde(default)]
+    pub failovers: Vec<FailoverRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +26,9 @@ pub struct RegionView {
     /// Signing key ids of the region (extension).
     #[serde(default)]
     pub key_ids: Vec<String>,
+    /// The region's standby (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Standby>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +58,7 @@ impl From<&ClusterMap> for MapView {
                     router: r.router.clone(),
                     node: r.node.clone(),
                     key_ids: r.key_ids.clone(),
+                    standby: r.standby.clone(),
                 })
                 .collect(),
             slots: m
@@ -66,6 +73,7 @@ impl From<&ClusterMap> for MapView {
                 })
                 .collect(),
             moves: m.moves.values().cloned().collect(),
+            failovers: m.failovers.values().cloned().collect(),
         }
     }
 }

@@ -68,6 +68,72 @@ pub struct Region {
     /// Ids (`kid`) of the keys the region signs service tokens with.
     #[serde(default)]
     pub key_ids: Vec<String>,
+    /// The region's synchronous standby (its database and the idle node
+    /// beside it, hosted in another region); `None` after a takeover until
+    /// the lost primary is rebuilt as the new standby.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Standby>,
+}
+
+/// Where a region's synchronous standby lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standby {
+    /// The region that hosts it (a whole-region loss must not take both).
+    pub host: RegionId,
+    /// Base URL of the standby node (idle, 503, until promoted).
+    pub node: String,
+}
+
+/// A region's lease (docs/failover.md): renewed by the region's node every
+/// L/3; a takeover of the region is allowed only once the raft leader has
+/// seen no renewal for L + margin on its own monotonic clock. Renewals do
+/// not bump the map version (they are not ownership changes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// +1 per accepted renewal: a takeover names the sequence it judged
+    /// lapsed, and is refused if a renewal landed in between.
+    pub seq: u64,
+    /// Postgres timeline of the primary that renewed: a primary on an older
+    /// timeline (the one a takeover replaced) can never renew again.
+    pub timeline: u64,
+    /// Highest WAL position the region's synchronous standby confirmed
+    /// (every acknowledged commit is at or below it); the promoted standby
+    /// must have replayed at least this much.
+    pub acked_lsn: u64,
+    /// True while the region runs without a synchronous standby (degraded).
+    #[serde(default)]
+    pub degraded: bool,
+}
+
+/// Lifecycle of a takeover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverState {
+    FailingOver,
+    Completed,
+}
+
+/// An unplanned takeover (or planned switchover) of a region's primary role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverRecord {
+    /// The `BeginFailover` request id.
+    pub id: String,
+    pub region: RegionId,
+    pub state: FailoverState,
+    /// The standby node that takes over.
+    pub node: String,
+    /// Timeline and acknowledged LSN of the lost primary's last lease.
+    pub from_timeline: u64,
+    pub acked_lsn: u64,
+    /// Forced by an operator (the lease was not judged lapsed by raft).
+    #[serde(default)]
+    pub forced: bool,
+    /// Planned switchover rather than a loss.
+    #[serde(default)]
+    pub planned: bool,
+    /// Slots taken over and the epoch each is activated at.
+    #[serde(default)]
+    pub slots: Vec<(u32, u64)>,
 }
 
 /// Whether a slot is served normally or is in the middle of a move.
@@ -76,6 +142,8 @@ pub struct Region {
 pub enum SlotState {
     Active,
     Moving,
+    /// Its region's primary is being replaced (takeover in progress).
+    FailingOver,
 }
 
 /// One row of the slot table.
@@ -125,6 +193,13 @@ pub struct ClusterMap {
     pub moves: BTreeMap<u32, MoveRecord>,
     /// Finished moves, oldest first, at most [`MOVE_HISTORY`].
     pub move_history: Vec<MoveRecord>,
+    /// Region leases, by region (absent: the region never renewed one, so
+    /// it is never taken over automatically).
+    #[serde(default)]
+    pub leases: BTreeMap<RegionId, Lease>,
+    /// The latest takeover of each region (in progress or completed).
+    #[serde(default)]
+    pub failovers: BTreeMap<RegionId, FailoverRecord>,
 }
 
 impl ClusterMap {

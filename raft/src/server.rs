@@ -54,6 +54,7 @@ impl Member {
             cfg,
             counters,
             http,
+            leader_since: Default::default(),
         }));
         Ok(Self {
             raft,
@@ -69,9 +70,14 @@ impl Member {
     ) -> Result<(), ServeError> {
         let addr = self.listener.local_addr()?;
         tracing::info!(node_id = self.state.node_id, %addr, "coupon-raft member serving");
+        let controller = tokio::spawn(crate::controller::run(
+            self.state.clone(),
+            self.state.leader_since.clone(),
+        ));
         axum::serve(self.listener, http::app(self.state))
             .with_graceful_shutdown(shutdown)
             .await?;
+        controller.abort();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }

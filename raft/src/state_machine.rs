@@ -19,7 +19,7 @@ use crate::model::{
 /// How many applied request ids are remembered for dedup (oldest evicted first).
 pub const DEDUP_CAPACITY: usize = 10_000;
 
-fn reject(code: RejectCode, detail: impl Into<String>) -> Rejection {
+pub(crate) fn reject(code: RejectCode, detail: impl Into<String>) -> Rejection {
     Rejection {
         code,
         detail: detail.into(),
@@ -39,6 +39,18 @@ pub struct MapState {
 impl MapState {
     /// Applies one request. Returns the result and whether it was a replay of a known id.
     pub fn apply(&mut self, req: &Request) -> (CommandResult, bool) {
+        // Renewals are many and harmless to repeat: no dedup entry (they
+        // would evict the ids of moves within the hour), no version bump.
+        if let Command::RenewLease {
+            region,
+            timeline,
+            acked_lsn,
+            degraded,
+        } = &req.command
+        {
+            let r = self.renew_lease(region, *timeline, *acked_lsn, *degraded);
+            return (r, false);
+        }
         if let Some(prev) = self.applied.get(&req.request_id) {
             return (prev.clone(), true);
         }
@@ -73,6 +85,23 @@ impl MapState {
             Command::BeginMove { slot, to } => Some(self.begin_move(*slot, to, request_id)?),
             Command::CompleteMove { slot } => Some(self.complete_move(*slot)?),
             Command::AbortMove { slot } => Some(self.abort_move(*slot)?),
+            Command::RenewLease { .. } => None,
+            Command::BeginFailover {
+                region,
+                lease_seq,
+                planned,
+            } => {
+                self.begin_failover(region, *lease_seq, *planned, request_id)?;
+                None
+            }
+            Command::CompleteFailover { region, timeline } => {
+                self.complete_failover(region, *timeline)?;
+                None
+            }
+            Command::SetStandby { region, standby } => {
+                self.set_standby(region, standby.clone())?;
+                None
+            }
         };
         self.map.version += 1;
         Ok(Applied {

@@ -8,6 +8,7 @@ fn region(id: &str) -> Region {
         router: format!("http://{id}-router"),
         node: format!("http://{id}-node"),
         key_ids: vec![format!("{id}-k1")],
+        standby: None,
     }
 }
 
@@ -233,4 +234,128 @@ fn region_ids_are_parsed() {
     for bad in ["", "US", "1us", "u s", &"a".repeat(33)] {
         assert!(RegionId::parse(bad).is_err(), "{bad:?}");
     }
+}
+
+fn with_standbys() -> MapState {
+    let mut s = MapState::default();
+    let mut regions = vec![region("us"), region("eu"), region("ap")];
+    for (r, host) in regions.iter_mut().zip(["eu", "ap", "us"]) {
+        r.standby = Some(crate::model::Standby {
+            host: rid(host),
+            node: format!("http://{}-standby", r.id),
+        });
+    }
+    s.apply(&req(
+        "init",
+        Command::Init {
+            regions,
+            slot_count: 6,
+        },
+    ))
+    .0
+    .unwrap();
+    s
+}
+
+fn renew(s: &mut MapState, r: &str, timeline: u64, lsn: u64) -> CommandResult {
+    s.apply(&req(
+        "renew",
+        Command::RenewLease {
+            region: rid(r),
+            timeline,
+            acked_lsn: lsn,
+            degraded: false,
+        },
+    ))
+    .0
+}
+
+#[test]
+fn renewals_bump_the_lease_not_the_map_version_and_are_not_deduplicated() {
+    let mut s = with_standbys();
+    let v = s.map.version;
+    renew(&mut s, "eu", 1, 100).unwrap();
+    renew(&mut s, "eu", 1, 90).unwrap();
+    let l = &s.map.leases[&rid("eu")];
+    assert_eq!((l.seq, l.timeline, l.acked_lsn), (2, 1, 100));
+    assert_eq!(s.map.version, v);
+}
+
+#[test]
+fn a_takeover_is_refused_if_the_lease_was_renewed_since_it_was_judged() {
+    let mut s = with_standbys();
+    renew(&mut s, "eu", 1, 100).unwrap();
+    renew(&mut s, "eu", 1, 100).unwrap();
+    let begin = |seq| Command::BeginFailover {
+        region: rid("eu"),
+        lease_seq: Some(seq),
+        planned: false,
+    };
+    let err = s.apply(&req("f1", begin(1))).0.unwrap_err();
+    assert_eq!(err.code, RejectCode::LeaseRenewed);
+    s.apply(&req("f2", begin(2))).0.unwrap();
+    // eu's slots (1 and 4 of 6) are failing over; others untouched.
+    let states: Vec<_> = s.map.slots.iter().map(|e| e.state).collect();
+    assert_eq!(states[1], SlotState::FailingOver);
+    assert_eq!(states[4], SlotState::FailingOver);
+    assert_eq!(states[0], SlotState::Active);
+    // The old primary can no longer renew; a second takeover is refused.
+    assert_eq!(
+        renew(&mut s, "eu", 1, 100).unwrap_err().code,
+        RejectCode::FailoverInProgress
+    );
+    let err = s.apply(&req("f3", begin(2))).0.unwrap_err();
+    assert_eq!(err.code, RejectCode::FailoverInProgress);
+}
+
+#[test]
+fn completing_a_takeover_bumps_epochs_moves_the_endpoint_and_fences_the_old_timeline() {
+    let mut s = with_standbys();
+    renew(&mut s, "eu", 1, 100).unwrap();
+    let begin = Command::BeginFailover {
+        region: rid("eu"),
+        lease_seq: Some(1),
+        planned: false,
+    };
+    s.apply(&req("f", begin)).0.unwrap();
+    let complete = |t| Command::CompleteFailover {
+        region: rid("eu"),
+        timeline: t,
+    };
+    // The promoted database must be on a newer timeline.
+    let err = s.apply(&req("c1", complete(1))).0.unwrap_err();
+    assert_eq!(err.code, RejectCode::StaleTimeline);
+    s.apply(&req("c2", complete(2))).0.unwrap();
+    assert_eq!(s.map.slots[1].epoch, 2);
+    assert_eq!(s.map.slots[1].state, SlotState::Active);
+    assert_eq!(s.map.slots[0].epoch, 1);
+    let eu = s.map.region(&rid("eu")).unwrap();
+    assert_eq!(eu.node, "http://eu-standby");
+    assert!(eu.standby.is_none());
+    assert_eq!(
+        renew(&mut s, "eu", 1, 100).unwrap_err().code,
+        RejectCode::StaleTimeline
+    );
+    renew(&mut s, "eu", 2, 0).unwrap();
+    // Completing again is a no-op refusal, never a second epoch bump.
+    let err = s.apply(&req("c3", complete(2))).0.unwrap_err();
+    assert_eq!(err.code, RejectCode::NoFailover);
+    assert_eq!(s.map.slots[1].epoch, 2);
+}
+
+#[test]
+fn a_region_without_a_standby_cannot_be_taken_over() {
+    let mut s = initialized(6);
+    let err = s
+        .apply(&req(
+            "f",
+            Command::BeginFailover {
+                region: rid("eu"),
+                lease_seq: None,
+                planned: false,
+            },
+        ))
+        .0
+        .unwrap_err();
+    assert_eq!(err.code, RejectCode::NoStandby);
 }

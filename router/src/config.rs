@@ -35,8 +35,10 @@ pub struct RouterConfig {
     /// Key id of the service key (`<region>-<n>`; nodes look the public key up by it).
     #[arg(long, env = "COUPON_SERVICE_KID")]
     pub service_kid: String,
-    /// Node URL per region, overriding the map's (`eu=http://…`, comma
-    /// separated or repeated): a local proxy, a private endpoint.
+    /// Node URL overrides, comma separated or repeated: `eu=http://…` pins
+    /// a region's node (it does not follow a takeover);
+    /// `http://map-url=http://…` rewrites one address the map names (a local
+    /// proxy, a private endpoint) and keeps following the map.
     #[arg(long = "node-url", env = "COUPON_NODE_URLS", value_delimiter = ',')]
     pub node_urls: Vec<String>,
     /// Largest accepted request body in bytes.
@@ -75,6 +77,14 @@ impl RouterConfig {
     pub fn node_override(&self, region: &str) -> Option<String> {
         Self::pairs(&self.node_urls)
             .find(|(r, _)| *r == region)
+            .map(|(_, u)| u.trim_end_matches('/').to_owned())
+    }
+
+    /// The rewrite of a node address the map names, if one is configured.
+    pub fn node_rewrite(&self, map_url: &str) -> Option<String> {
+        let map_url = map_url.trim_end_matches('/');
+        Self::pairs(&self.node_urls)
+            .find(|(k, _)| k.contains("://") && k.trim_end_matches('/') == map_url)
             .map(|(_, u)| u.trim_end_matches('/').to_owned())
     }
 

@@ -60,7 +60,7 @@ pub fn plan(state: &AppState, key: &RouteKey) -> Result<Target, RouterError> {
                     owner.region.to_string(),
                     Some(*s),
                     Some(owner.epoch),
-                    owner.state == SlotState::Moving,
+                    owner.state != SlotState::Active,
                 ),
             }
         }

@@ -98,6 +98,9 @@ impl AppState {
         }
         let map = self.maps()?.current();
         let r = map.regions.iter().find(|r| r.id.as_str() == region)?;
+        if let Some(u) = self.cfg.node_rewrite(&r.node) {
+            return Some(u);
+        }
         Some(r.node.trim_end_matches('/').to_owned())
     }
 

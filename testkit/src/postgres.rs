@@ -175,6 +175,93 @@ impl PgServer {
         Ok(s)
     }
 
+    /// A streaming standby of the primary at `primary_port` (often a proxy
+    /// in front of it), made by `pg_basebackup` into `dir` unless `dir`
+    /// already holds one, named `app_name` (what the primary's
+    /// `synchronous_standby_names` lists). Removed on drop unless `keep`.
+    pub fn start_standby(
+        primary_port: u16,
+        dir: &Path,
+        app_name: &str,
+        opts: PgOptions,
+        keep: bool,
+    ) -> Result<PgServer, KitError> {
+        if !dir.join("PG_VERSION").exists() {
+            let _ = std::fs::remove_dir_all(dir);
+            let parent = dir.parent().unwrap_or(dir);
+            std::fs::create_dir_all(parent).map_err(io("creating standby parent"))?;
+            chown_to_postgres(parent)?;
+            let slot = app_name.replace('-', "_");
+            let mut cmd = Command::new(bin_dir()?.join("pg_basebackup"));
+            cmd.args(["-h", "127.0.0.1", "-U", "postgres", "-X", "stream", "-R"])
+                .args(["-p", &primary_port.to_string()])
+                .args(["--no-sync", "-c", "fast", "-C", "-S", &slot])
+                .arg("-D")
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            as_postgres_user(&mut cmd)?;
+            let out = cmd.output().map_err(io("running pg_basebackup"))?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                // A slot left by an earlier attempt: take it over.
+                if !err.contains("already exists") {
+                    return Err(KitError::Failed(format!("pg_basebackup failed: {err}")));
+                }
+            }
+            let conf = format!(
+                "\nprimary_conninfo = 'host=127.0.0.1 port={primary_port} user=postgres application_name={app_name}'\nprimary_slot_name = '{slot}'\nsynchronous_standby_names = ''\n"
+            );
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("postgresql.auto.conf"))
+                .map_err(io("postgresql.auto.conf"))?;
+            f.write_all(conf.as_bytes())
+                .map_err(io("writing conninfo"))?;
+        }
+        let mut s = PgServer {
+            port: 0,
+            dir: dir.to_owned(),
+            opts,
+            child: None,
+            remove_on_drop: !keep,
+        };
+        s.boot()?;
+        Ok(s)
+    }
+
+    /// Makes this primary wait for the standby `app_name` on every commit
+    /// (strict: without it, commits block), and waits until it streams.
+    pub fn require_sync_standby(&self, app_name: &str) -> Result<(), KitError> {
+        self.psql(
+            "postgres",
+            &format!("ALTER SYSTEM SET synchronous_standby_names = '{app_name}'"),
+        )?;
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        let started = Instant::now();
+        loop {
+            let n = self.psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+            )?;
+            if n == "1" {
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(KitError::Failed(format!(
+                    "standby {app_name} never became synchronous"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn boot(&mut self) -> Result<(), KitError> {
         let mut last = String::new();
         for _ in 0..5 {

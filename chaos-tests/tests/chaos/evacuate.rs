@@ -135,7 +135,7 @@ async fn evacuating_a_region_under_a_burst_and_rebalancing_keeps_caps_and_every_
         out
     };
     let drills = async {
-        h.when_in_flight(4).await;
+        h.when_in_flight(1).await;
         let began = chrono::Utc::now();
         let w = h.timeline.begin("drill evacuate us");
         interrupted(&h, &file, us_slots).await;

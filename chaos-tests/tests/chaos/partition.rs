@@ -4,7 +4,9 @@
 //! the cut may go either way (the ambiguous case); requests started after
 //! it: `eu` codes via `us`/`ap` get 503 `owner_unreachable` with
 //! `Retry-After` within a bounded time (never a local redemption), `eu`
-//! codes via `eu` and `us` codes keep working. `us`'s router names `eu` in
+//! codes via `eu` keep working until `eu`'s region lease lapses (then 503:
+//! the region stops before anyone could take it over), `us` codes keep
+//! working. `us`'s router names `eu` in
 //! `/readyz` but stays ready for traffic (`/readyz?scope=traffic`, the
 //! Kubernetes probe). A blackholed link also fails within the router's
 //! timeout. After heal, every 503 is retried with its key and fresh users
@@ -59,7 +61,12 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
         let ok = match (r.code.as_str(), r.via.as_str(), after_cut) {
             // In flight at the cut: committed or not, but answered.
             (_, _, false) => r.status == 201 || (r.status == 503 && r.retry_after.is_some()),
-            (EU_CODE, "eu", true) => r.status == 201 && r.region.as_deref() == Some("eu"),
+            // Cut off from raft, eu serves until its lease lapses, then
+            // answers 503 (docs/failover.md): never a redemption elsewhere.
+            (EU_CODE, "eu", true) => {
+                (r.status == 201 && r.region.as_deref() == Some("eu"))
+                    || (r.status == 503 && r.retry_after.is_some())
+            }
             (EU_CODE, _, true) => fail_closed(r),
             (_, _, true) => r.status == 201 && r.region.as_deref() == Some("us"),
         };
@@ -116,6 +123,13 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
             async move { get_json(&http, &format!("{us}/readyz")).await.0 == 200 }
         },
     )
+    .await;
+    // eu's node renews its lease once raft hears it again.
+    let eu = h.node("eu");
+    eventually(Duration::from_secs(30), "eu holds its lease again", || {
+        let (http, eu) = (http.clone(), eu.clone());
+        async move { get_json(&http, &format!("{eu}/readyz")).await.0 == 200 }
+    })
     .await;
     // Everyone who got a 503 retries with the same key; plus fresh users.
     let mut retry: Vec<_> = during

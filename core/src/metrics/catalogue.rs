@@ -29,6 +29,36 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Requests refused (421, or 503 while warming) because this node does not own the slot now.",
     ),
     (
+        "coupon_lease_refusals_total",
+        Kind::Counter,
+        "Requests refused (503) because this node does not hold its region's lease (cut off from raft, paused, or taken over).",
+    ),
+    (
+        "coupon_region_lease_remaining_ms",
+        Kind::Gauge,
+        "Milliseconds of region lease this node has left (negative: lapsed, the node serves nothing).",
+    ),
+    (
+        "coupon_redeem_outcome_unknown_total",
+        Kind::Counter,
+        "Redeems answered 503 because their commit outlived the commit wait (synchronous standby not answering).",
+    ),
+    (
+        "coupon_sync_replication_degraded",
+        Kind::Gauge,
+        "1 while the region's primary runs without a synchronous standby (commits not replicated before the answer).",
+    ),
+    (
+        "coupon_sync_standbys",
+        Kind::Gauge,
+        "Synchronous standbys streaming from the region's primary now.",
+    ),
+    (
+        "coupon_standby_lag_bytes",
+        Kind::Gauge,
+        "Bytes of WAL the region's standby has not replayed yet (-1: no standby connected).",
+    ),
+    (
         "coupon_bloom_rejects_total",
         Kind::Counter,
         "Codes refused as never issued by the in-process Bloom filter, without any I/O.",

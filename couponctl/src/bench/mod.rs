@@ -5,7 +5,7 @@ mod burst;
 mod codegen;
 mod cpu;
 mod pool;
-mod regions;
+pub mod regions;
 mod slot_move;
 
 use clap::Subcommand;

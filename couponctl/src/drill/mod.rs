@@ -4,6 +4,7 @@
 
 mod evacuate;
 mod plan;
+mod region_loss;
 mod report;
 mod verdict;
 
@@ -15,6 +16,10 @@ pub enum DrillCmd {
     /// under live traffic; resumable (a re-run finishes the job). With
     /// `--undo`, spread the slots evenly over every region again.
     Evacuate(evacuate::Args),
+    /// Lose region R whole under load (local cluster): kill every process
+    /// of R, wait for its standby's takeover, check every invariant against
+    /// the surviving databases, report RTO and RPO.
+    RegionLoss(region_loss::Args),
     /// Spread the slots evenly over every region (same as `evacuate R --undo`).
     Rebalance {
         /// Slots moved at once.
@@ -30,6 +35,12 @@ pub enum DrillCmd {
 
 pub async fn run(cmd: DrillCmd) -> anyhow::Result<()> {
     let report = match cmd {
+        DrillCmd::RegionLoss(a) => {
+            if !region_loss::run(a).await? {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         DrillCmd::Evacuate(a) => evacuate::run(a).await?,
         DrillCmd::Rebalance {
             concurrency,

@@ -100,9 +100,11 @@ mod tests {
                 router: String::new(),
                 node: String::new(),
                 key_ids: vec![],
+                standby: None,
             })
             .collect();
         MapView {
+            failovers: vec![],
             version: 1,
             regions,
             slots: owners

@@ -129,8 +129,18 @@ async fn redeem_inner(
     // use back. Found by chaos::two_nodes under load.
     let engine = state.clone();
     let task = async move { engine.claim().redeem(&req).await };
-    let outcome = tokio::spawn(tracing::Instrument::in_current_span(task))
+    // The commit waits for the region's synchronous standby; when that wait
+    // outlives `commit_wait` the answer is 503 with the outcome unknown
+    // (never 201), while the task runs on and settles whatever happens.
+    let handle = tokio::spawn(tracing::Instrument::in_current_span(task));
+    let outcome = tokio::time::timeout(state.commit_wait(), handle)
         .await
+        .map_err(|_| {
+            state
+                .metrics()
+                .inc("coupon_redeem_outcome_unknown_total", &[]);
+            ApiError::OutcomeUnknown
+        })?
         .map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
     Ok((outcome.redemption, outcome.replayed))
 }

@@ -60,6 +60,13 @@ pub async fn readyz(
         failing.push("redis");
     }
     failing.extend(state.regional().not_ready());
+    if state.lease().check().is_err() {
+        failing.push(if state.lease().fenced() {
+            "region taken over (this is the old primary)"
+        } else {
+            "region lease"
+        });
+    }
     if !state.owned().is_valid() {
         failing.push("slot ownership (postgres listener)");
     } else if state.owned().warming() > 0 {
@@ -70,10 +77,23 @@ pub async fn readyz(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({"ready": failing.is_empty(), "region": state.region(), "failing": failing})),
-    )
+    let mut body =
+        json!({"ready": failing.is_empty(), "region": state.region(), "failing": failing});
+    if state.lease().is_enabled() {
+        body["lease_remaining_ms"] = json!(state.lease().remaining_ms());
+        let st = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            crate::ownership::replication::status(state.db()),
+        )
+        .await;
+        if let Ok(Ok(st)) = st {
+            // Degraded is served, but shown: commits are not replicated first.
+            body["replication"] = json!({"mode": if st.degraded { "async (degraded)" } else { "sync" },
+                "sync_standbys": st.sync_standbys, "standby_lag_bytes": st.lag_bytes,
+                "timeline": st.timeline});
+        }
+    }
+    (status, Json(body))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -100,6 +100,7 @@ async fn add_hint(resp: Response, maps: &coupon_raft::client::MapClient) -> Resp
         let state = match o.state {
             SlotState::Active => "active",
             SlotState::Moving => "moving",
+            SlotState::FailingOver => "failing_over",
         };
         problem["state"] = Value::from(state);
     }

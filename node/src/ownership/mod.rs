@@ -3,9 +3,13 @@
 //! it, the owner hint on 421 answers, and the slot mover of §7.
 
 pub mod guard;
+pub mod lease;
 pub mod mover;
 pub mod pg;
+pub mod replication;
+pub mod standby;
 pub mod sync;
+pub mod takeover;
 pub mod view;
 pub mod warm;
 
@@ -33,6 +37,15 @@ pub struct RegionsConfig {
     /// token is refused (401).
     #[arg(long, env = "COUPON_SERVICE_KEYS_DIR")]
     pub service_keys_dir: Option<PathBuf>,
+    /// Token this node renews its region's lease (and completes a takeover)
+    /// with in the raft group. Without it the node holds no lease: it is
+    /// never taken over automatically, and never stops on its own.
+    #[arg(long, env = "COUPON_RAFT_LEASE_TOKEN", hide_env_values = true)]
+    pub lease_token: Option<crate::config::Secret>,
+    /// The URL the ownership map names this node by (a standby node checks
+    /// a takeover names it before acting).
+    #[arg(long, env = "COUPON_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

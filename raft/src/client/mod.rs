@@ -155,6 +155,7 @@ impl MapClient {
             regions: vec![],
             slots: vec![],
             moves: vec![],
+            failovers: vec![],
         }));
         let shared = Arc::new(Shared {
             urls,

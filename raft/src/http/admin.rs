@@ -54,6 +54,9 @@ struct SlotBody {
 
 fn check_region(r: &Region) -> Result<(), ApiError> {
     extract::url("router", &r.router)?;
+    if let Some(sb) = &r.standby {
+        extract::url("standby.node", &sb.node)?;
+    }
     extract::url("node", &r.node)
 }
 

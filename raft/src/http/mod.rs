@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod error;
 pub mod extract;
+pub mod failover;
 pub mod forward;
 pub mod guard;
 pub mod map;
@@ -26,12 +27,15 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn app(state: AppState) -> Router {
     let admin = admin::router()
         .merge(members::router())
+        .merge(failover::admin_router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(from_fn_with_state(state.clone(), guard::require_admin));
     let raft = raft_rpc::router().layer(from_fn_with_state(state.clone(), guard::require_member));
     Router::new()
         .merge(map::router())
         .merge(members::public_router())
+        .merge(failover::public_router())
+        .merge(failover::node_router(state.clone()).layer(DefaultBodyLimit::max(MAX_BODY)))
         .merge(ops::router())
         .merge(admin)
         .merge(raft)

@@ -22,6 +22,8 @@ pub struct Inner {
     pub counters: Arc<Counters>,
     /// Member HTTP client, used to forward requests to the leader.
     pub http: reqwest::Client,
+    /// When this member last became leader (the failover controller's clock).
+    pub leader_since: crate::controller::LeaderSince,
 }
 
 impl std::ops::Deref for AppState {

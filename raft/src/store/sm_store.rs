@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::{blocking, read_meta, write_meta, DbError};
-use crate::model::ClusterMap;
-use crate::state_machine::MapState;
+use crate::model::{ClusterMap, RegionId};
+use crate::state_machine::{Command, MapState};
 use crate::types::{
     Entry, LogId, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
+use std::collections::HashMap;
+use std::time::Instant;
 
 const SNAPSHOT: &str = "snapshot";
 
@@ -42,6 +44,10 @@ pub struct SmStore {
     data: Arc<Mutex<SmData>>,
     map_tx: Arc<watch::Sender<Arc<ClusterMap>>>,
     snapshot_seq: Arc<AtomicU64>,
+    /// When this member applied each region's latest lease renewal, on its
+    /// own monotonic clock (not replicated: the failover controller judges
+    /// lapses on the leader's clock only).
+    seen: Arc<Mutex<HashMap<RegionId, (u64, Instant)>>>,
 }
 
 fn err(make: fn(AnyError) -> StorageIOError<u64>) -> impl Fn(DbError) -> StorageError {
@@ -61,6 +67,7 @@ impl SmStore {
             data: Arc::new(Mutex::new(data)),
             map_tx: Arc::new(map_tx),
             snapshot_seq: Arc::new(AtomicU64::new(0)),
+            seen: Arc::default(),
         })
     }
 
@@ -72,6 +79,11 @@ impl SmStore {
     /// The latest applied map.
     pub fn current_map(&self) -> Arc<ClusterMap> {
         self.map_tx.borrow().clone()
+    }
+
+    /// Lease sequence and local apply time of each region's last renewal.
+    pub fn lease_seen(&self) -> HashMap<RegionId, (u64, Instant)> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, SmData> {
@@ -147,6 +159,14 @@ impl RaftStateMachine<TypeConfig> for SmStore {
                 EntryPayload::Blank => Response::default(),
                 EntryPayload::Normal(req) => {
                     let (result, replayed) = data.state.apply(&req);
+                    if let (Command::RenewLease { region, .. }, Ok(_)) = (&req.command, &result) {
+                        if let Some(l) = data.state.map.leases.get(region) {
+                            self.seen
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(region.clone(), (l.seq, Instant::now()));
+                        }
+                    }
                     Response {
                         result: Some(result),
                         replayed,

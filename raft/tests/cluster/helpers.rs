@@ -85,6 +85,7 @@ pub fn region(id: &str) -> Region {
         router: format!("http://{id}.router.test"),
         node: format!("http://{id}.node.test"),
         key_ids: vec![format!("{id}-key-1")],
+        standby: None,
     }
 }
 

@@ -73,6 +73,20 @@ pub struct ClusterSpec {
     /// Node processes per region (0 counts as 1); more than one sit behind
     /// a round-robin balancer.
     pub nodes_per_region: usize,
+    /// Give every region a synchronous standby (database, Redis, idle node)
+    /// hosted in the next region of the list (us→eu, eu→ap, ap→us).
+    pub standbys: bool,
+}
+
+/// A region's standby, hosted in another region.
+pub struct StandbyProcs {
+    /// The region that hosts it.
+    pub host: String,
+    pub pg: PgServer,
+    pub redis: RedisServer,
+    pub node: Proc,
+    /// The URL the map names the standby node by.
+    pub map_url: String,
 }
 
 pub struct RegionProcs {
@@ -86,6 +100,8 @@ pub struct RegionProcs {
     /// The balancer in front of every node, when there are several.
     pub node_service: Option<std::net::SocketAddr>,
     pub router: Proc,
+    /// This region's standby (hosted elsewhere), when the cluster has them.
+    pub standby: Option<StandbyProcs>,
 }
 
 impl RegionProcs {
@@ -131,6 +147,7 @@ impl LocalCluster {
         let keys_dir = keys::service_keys(&spec.root, &spec.regions)?;
         let secret = keys::secret(&spec.root, "raft-secret")?;
         let admin = keys::secret(&spec.root, "raft-admin-token")?;
+        let lease_token = keys::secret(&spec.root, "raft-lease-token")?;
         let data = spec.root.join("data");
         let ports_file = data.join("raft-ports.json");
         let ports = if spec.persistent {
@@ -148,6 +165,7 @@ impl LocalCluster {
                 regions: &spec.regions,
                 secret: &secret,
                 admin: &admin,
+                lease_token: &lease_token,
                 fast: spec.fast_raft,
                 ports,
             },
@@ -196,11 +214,67 @@ impl LocalCluster {
                 crate::ports::free_port(),
             ));
         }
+        // Standby databases: a base backup of each primary, streaming
+        // through the (proxied, delayed) link from the host region.
+        let mut standby_dbs = BTreeMap::new();
+        if spec.standbys {
+            let mut jobs = Vec::new();
+            for (r, pg, _, _, _) in &started {
+                let Some(host) = standby_host(&spec.regions, r) else {
+                    continue;
+                };
+                let addr = links
+                    .link(&format!("sbpg:{host}->pg:{r}"), &host, r, pg.port)
+                    .await;
+                let dir = if spec.persistent {
+                    data.join(&host).join(format!("standby-{r}"))
+                } else {
+                    crate::scratch_root().join(format!(
+                        "sb-{}-{}-{r}",
+                        std::process::id(),
+                        crate::ports::free_port()
+                    ))
+                };
+                let (fsync, keep, r2) = (spec.fsync, spec.persistent, r.clone());
+                jobs.push((
+                    r.clone(),
+                    host,
+                    tokio::task::spawn_blocking(move || {
+                        let pg = PgServer::start_standby(
+                            addr.port(),
+                            &dir.join("pg"),
+                            &standby_name(&r2),
+                            PgOptions {
+                                fsync,
+                                max_connections: 300,
+                            },
+                            keep,
+                        )?;
+                        let redis = RedisServer::start_temp()?;
+                        Ok::<_, KitError>((pg, redis))
+                    }),
+                ));
+            }
+            for (r, host, job) in jobs {
+                let (pg, redis) = job.await.map_err(|e| KitError::Failed(e.to_string()))??;
+                standby_dbs.insert(r, (host, pg, redis, crate::ports::free_port()));
+            }
+            for (r, pg, _, _, _) in &started {
+                if standby_dbs.contains_key(r) {
+                    pg.require_sync_standby(&standby_name(r))?;
+                }
+            }
+        }
         let map_regions: Vec<Value> = started
             .iter()
             .map(|(r, _, _, (_, _, node), router)| {
-                json!({"id": r, "router": format!("http://127.0.0.1:{router}"),
-                "node": format!("http://127.0.0.1:{node}"), "key_ids": [keys::kid(r)]})
+                let mut v = json!({"id": r, "router": format!("http://127.0.0.1:{router}"),
+                "node": format!("http://127.0.0.1:{node}"), "key_ids": [keys::kid(r)]});
+                if let Some((host, _, _, port)) = standby_dbs.get(r) {
+                    v["standby"] =
+                        json!({"host": host, "node": format!("http://127.0.0.1:{port}")});
+                }
+                v
             })
             .collect();
         raft::init_map(&raft[0].url(), &admin, &map_regions).await?;
@@ -249,8 +323,78 @@ impl LocalCluster {
                     "COUPON_SERVICE_KEYS_DIR".to_owned(),
                     keys_dir.display().to_string(),
                 ),
+                ("COUPON_RAFT_LEASE_TOKEN".to_owned(), lease_token.clone()),
+                (
+                    "COUPON_ADVERTISE_URL".to_owned(),
+                    format!("http://127.0.0.1:{service_port}"),
+                ),
             ];
             env.extend(spec.node_env.iter().cloned());
+            // The standby node: same region, its own database and Redis,
+            // every link from the host region.
+            let standby = match standby_dbs.remove(&r) {
+                None => None,
+                Some((host, sb_pg, sb_redis, sb_port)) => {
+                    let pg_addr = links
+                        .link(
+                            &format!("sbnode:{host}->sbpg:{host}"),
+                            &host,
+                            &host,
+                            sb_pg.port,
+                        )
+                        .await;
+                    let mut urls = Vec::new();
+                    for (i, m) in raft.iter().enumerate() {
+                        let mr = raft::member_region(&spec.regions, i as u64 + 1);
+                        let a = links
+                            .link(
+                                &format!("sbnode:{host}->raft:{}", i + 1),
+                                &host,
+                                &mr,
+                                m.port,
+                            )
+                            .await;
+                        urls.push(format!("http://{a}"));
+                    }
+                    let map_url = format!("http://127.0.0.1:{sb_port}");
+                    let mut env = env.clone();
+                    for (k, v) in [
+                        (
+                            "COUPON_DATABASE_URL",
+                            format!("postgres://postgres@{pg_addr}/coupon"),
+                        ),
+                        (
+                            "COUPON_REDIS_URL",
+                            format!("{}/", sb_redis.url().trim_end_matches('/')),
+                        ),
+                        ("COUPON_RAFT_URLS", urls.join(",")),
+                        ("COUPON_ADVERTISE_URL", map_url.clone()),
+                        ("COUPON_LISTEN", format!("127.0.0.1:{sb_port}")),
+                    ] {
+                        env.retain(|(name, _)| name != k);
+                        env.push((k.to_owned(), v));
+                    }
+                    let dir = data.join(&host);
+                    std::fs::create_dir_all(&dir).map_err(crate::io("creating host dir"))?;
+                    let mut node = Proc::new(
+                        &format!("standby-node-{r}"),
+                        sb_port,
+                        spec.bins.node.clone(),
+                        vec![],
+                        env,
+                        dir.join(format!("standby-node-{r}.log")),
+                    );
+                    node.spawn()
+                        .map_err(crate::io("spawning the standby node"))?;
+                    Some(StandbyProcs {
+                        host,
+                        pg: sb_pg,
+                        redis: sb_redis,
+                        node,
+                        map_url,
+                    })
+                }
+            };
             let dir = data.join(&r);
             std::fs::create_dir_all(&dir).map_err(crate::io("creating region dir"))?;
             let mut nodes = Vec::new();
@@ -274,6 +418,8 @@ impl LocalCluster {
                 node.spawn().map_err(crate::io("spawning coupon-node"))?;
                 nodes.push(node);
             }
+            // Rewrites of the addresses the map names (not pins by region),
+            // so a router follows a takeover to the standby node.
             let mut node_urls = Vec::new();
             for other in &spec.regions {
                 let port = if *other == r {
@@ -284,7 +430,24 @@ impl LocalCluster {
                 let a = links
                     .link(&format!("router:{r}->node:{other}"), &r, other, port)
                     .await;
-                node_urls.push(format!("{other}=http://{a}"));
+                node_urls.push(format!("http://127.0.0.1:{port}=http://{a}"));
+                if let Some(sb) = map_regions
+                    .iter()
+                    .find(|v| v["id"] == other.as_str())
+                    .and_then(|v| v["standby"].as_object())
+                {
+                    let host = sb["host"].as_str().unwrap_or_default();
+                    let url = sb["node"].as_str().unwrap_or_default();
+                    let port: u16 = url
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0);
+                    let a = links
+                        .link(&format!("router:{r}->sbnode:{host}"), &r, host, port)
+                        .await;
+                    node_urls.push(format!("{url}=http://{a}"));
+                }
             }
             let mut env = vec![
                 ("COUPON_REGION".to_owned(), r.clone()),
@@ -325,6 +488,7 @@ impl LocalCluster {
                     more_nodes: nodes.collect(),
                     node_service,
                     router,
+                    standby,
                 }
             });
         }
@@ -349,6 +513,10 @@ impl LocalCluster {
         for r in self.regions.values() {
             raft::wait_ok(&http, &format!("{}/readyz", r.router.url()), READY).await?;
         }
+        // Standby nodes are alive but never ready until promoted.
+        for sb in self.regions.values().filter_map(|r| r.standby.as_ref()) {
+            raft::wait_ok(&http, &format!("{}/livez", sb.node.url()), READY).await?;
+        }
         Ok(())
     }
 
@@ -372,8 +540,32 @@ impl LocalCluster {
                 for (i, n) in r.more_nodes.iter().enumerate() {
                     pids[format!("node-{}", i + 2)] = json!(n.pid());
                 }
-                let v = json!({"router": r.router.url(), "node": r.node_url(), "postgres": r.db_url(),
+                // Every process that runs in this region: its raft member
+                // and the standby it hosts for another region too, so that
+                // killing them all is losing the region.
+                let names: Vec<String> = self.regions.keys().cloned().collect();
+                for (i, m) in self.raft.iter().enumerate() {
+                    if raft::member_region(&names, i as u64 + 1) == r.name {
+                        pids["raft"] = json!(m.pid());
+                    }
+                }
+                for (other, o) in &self.regions {
+                    if let Some(sb) = o.standby.as_ref().filter(|sb| sb.host == r.name) {
+                        pids[format!("standby-postgres-{other}")] = json!(sb.pg.pid());
+                        pids[format!("standby-redis-{other}")] = json!(sb.redis.pid());
+                        pids[format!("standby-node-{other}")] = json!(sb.node.pid());
+                    }
+                }
+                // A process killed by a scenario has no pid any more.
+                if let Some(m) = pids.as_object_mut() {
+                    m.retain(|_, v| !v.is_null());
+                }
+                let mut v = json!({"router": r.router.url(), "node": r.node_url(), "postgres": r.db_url(),
                     "redis": r.redis.url(), "pids": pids});
+                if let Some(sb) = &r.standby {
+                    v["standby"] = json!({"region": sb.host, "postgres": sb.pg.url("coupon"),
+                        "node": sb.map_url, "redis": sb.redis.url()});
+                }
                 (r.name.clone(), v)
             })
             .collect();
@@ -389,7 +581,8 @@ impl LocalCluster {
             .collect();
         json!({"regions": regions, "raft": raft, "issuer": issuer,
             "service_keys": {"dir": self.keys_dir, "kids": kids},
-            "raft_admin_token_file": self.root.join("raft-admin-token")})
+            "raft_admin_token_file": self.root.join("raft-admin-token"),
+            "raft_lease_token_file": self.root.join("raft-lease-token")})
     }
 
     /// Stops routers, nodes, then raft (stores stop when dropped).
@@ -402,11 +595,25 @@ impl LocalCluster {
             for n in &mut r.more_nodes {
                 n.stop();
             }
+            if let Some(sb) = &mut r.standby {
+                sb.node.stop();
+            }
         }
         for m in &mut self.raft {
             m.stop();
         }
     }
+}
+
+/// The region hosting `r`'s standby: the next one in the list.
+pub fn standby_host(regions: &[String], r: &str) -> Option<String> {
+    let i = regions.iter().position(|x| x == r)?;
+    (regions.len() > 1).then(|| regions[(i + 1) % regions.len()].clone())
+}
+
+/// Application name of `r`'s standby (what `synchronous_standby_names` lists).
+pub fn standby_name(r: &str) -> String {
+    format!("standby_{r}")
 }
 
 fn map_port(map_regions: &[Value], region: &str) -> u16 {

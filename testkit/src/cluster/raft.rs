@@ -18,6 +18,8 @@ pub struct RaftOpts<'a> {
     pub regions: &'a [String],
     pub secret: &'a str,
     pub admin: &'a str,
+    /// The token nodes renew region leases with.
+    pub lease_token: &'a str,
     /// Test timing (150 ms heartbeat, 0.75–1.5 s election) instead of cross-region.
     pub fast: bool,
     /// Listen ports from an earlier run (membership stores addresses).
@@ -78,6 +80,10 @@ pub async fn start(o: &RaftOpts<'_>, links: &Links) -> Result<Vec<Proc>, KitErro
         let env = vec![
             ("COUPON_RAFT_SECRET".to_owned(), o.secret.to_owned()),
             ("COUPON_RAFT_ADMIN_TOKEN".to_owned(), o.admin.to_owned()),
+            (
+                "COUPON_RAFT_LEASE_TOKEN".to_owned(),
+                o.lease_token.to_owned(),
+            ),
             ("RUST_LOG".to_owned(), "info,openraft=warn".to_owned()),
         ];
         let mut p = Proc::new(
