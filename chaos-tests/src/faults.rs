@@ -29,6 +29,23 @@ pub fn partition(net: &FaultNet, region: &str, fault: Fault) -> usize {
     )
 }
 
+/// One-way partition of `region`: everything it sends to another region is
+/// lost (requests it opens, answers it gives), everything sent to it
+/// arrives.
+pub fn mute(net: &FaultNet, region: &str) -> usize {
+    let out = net.set(
+        |name| ends(name).is_some_and(|(a, b)| a == region && b != region),
+        Fault::Cut,
+        Fault::Pass,
+    );
+    let inbound = net.set(
+        |name| ends(name).is_some_and(|(a, b)| a != region && b == region),
+        Fault::Pass,
+        Fault::Cut,
+    );
+    out + inbound
+}
+
 /// Cuts the raft watch of `who` (e.g. `router:us`): it keeps its cached map.
 pub fn cut_map_watch(net: &FaultNet, who: &str) -> usize {
     let prefix = format!("{who}->raft:");

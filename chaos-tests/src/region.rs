@@ -150,3 +150,24 @@ pub async fn takeover_moves(
         })
         .collect()
 }
+
+/// One validate of `code` at `base` (a router or a node): status and when
+/// it was answered.
+pub async fn validate(
+    h: &Harness,
+    base: &str,
+    user: &str,
+    code: &str,
+) -> (u16, chrono::DateTime<chrono::Utc>) {
+    let token = h.issuer.user(user);
+    let status = h
+        .http
+        .post(format!("{base}/v1/coupons/validate"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(20))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16());
+    (status, chrono::Utc::now())
+}

@@ -133,8 +133,8 @@ async fn up(
         .context("starting the local cluster (logs under .coupon/data/<region>/)")?;
     let issuer_block = serde_json::json!({"alg": "EdDSA", "private_key_pem": format!("{DIR}/dev-issuer.pem"),
         "iss": issuer.iss, "aud": issuer.aud});
-    let file: ClusterFile =
-        serde_json::from_value(cluster.cluster_file(issuer_block)).context("cluster file shape")?;
+    let file: ClusterFile = serde_json::from_value(cluster.cluster_file(issuer_block.clone()))
+        .context("cluster file shape")?;
     file.save(Path::new(FILE))?;
     for (name, r) in &cluster.regions {
         let nodes: Vec<String> = r.nodes().map(|n| n.url()).collect();
@@ -146,10 +146,52 @@ async fn up(
         );
     }
     println!("cluster up; wrote {FILE}. Ctrl-C stops every process started here.");
-    wait_for_signal().await;
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    // A region taken over comes back as its new primary's standby by itself
+    // (docs/failover.md §5): every few seconds, restart the lost region's
+    // processes that hold no primary role and rebuild the copy of its
+    // database that lost the primary role from a fresh base backup.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3));
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = tick.tick() => {
+                if let Err(e) = heal(&mut cluster).await {
+                    eprintln!("rejoin: {e}");
+                }
+                let file: ClusterFile = serde_json::from_value(cluster.cluster_file(issuer_block.clone()))
+                    .context("cluster file shape")?;
+                file.save(Path::new(FILE))?;
+            }
+        }
+    }
     println!("stopping…");
     let _ = std::fs::remove_file(FILE);
     cluster.stop();
+    Ok(())
+}
+
+/// Revives and rejoins every region whose primary role moved.
+async fn heal(cluster: &mut LocalCluster) -> anyhow::Result<()> {
+    let map = cluster.raft_map().await?;
+    let names: Vec<String> = cluster.regions.keys().cloned().collect();
+    for r in names {
+        let taken_over = map["failovers"].as_array().is_some_and(|fs| {
+            fs.iter()
+                .any(|f| f["region"] == r.as_str() && f["state"] == "completed")
+        });
+        if !taken_over {
+            continue;
+        }
+        let revived = cluster.revive(&r).await?;
+        if revived > 0 {
+            println!("[{r}] {revived} process(es) of the lost region restarted");
+        }
+        if cluster.rejoin(&r).await? {
+            println!("[{r}] the copy that lost the primary role was rebuilt as the new primary's synchronous standby");
+        }
+    }
     Ok(())
 }
 

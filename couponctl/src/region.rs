@@ -33,6 +33,19 @@ pub enum RegionCmd {
         #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
         cluster_file: PathBuf,
     },
+    /// Planned, lossless move of region R's primary role to its standby:
+    /// the current primary stops (its lease lapses, it cannot renew), the
+    /// standby promotes and serves at epoch + 1. Run it twice for a
+    /// failback (after the lost primary rejoined as the standby).
+    Switchover {
+        region: String,
+        #[arg(long, default_value_t = 90)]
+        wait_secs: u64,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
+        cluster_file: PathBuf,
+    },
     /// Let region R's primary commit without its synchronous standby
     /// (asynchronous: an acknowledged commit may be lost with the primary).
     Degrade {
@@ -65,13 +78,22 @@ pub async fn run(cmd: RegionCmd) -> anyhow::Result<()> {
             json,
             cluster_file,
         } => {
-            let report = failover(
-                &cluster_file,
-                &region,
-                force,
-                Duration::from_secs(wait_secs),
-            )
-            .await?;
+            let how = if force { How::Forced } else { How::Lost };
+            let report =
+                failover(&cluster_file, &region, how, Duration::from_secs(wait_secs)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(())
+        }
+        RegionCmd::Switchover {
+            region,
+            wait_secs,
+            json,
+            cluster_file,
+        } => {
+            let wait = Duration::from_secs(wait_secs);
+            let report = failover(&cluster_file, &region, How::Planned, wait).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
@@ -126,12 +148,23 @@ pub async fn leases(cluster_file: &Path) -> anyhow::Result<Value> {
     bail!("no raft member answered: {last}")
 }
 
-/// Starts (or joins) the takeover of `region` and waits for it; returns
-/// its timeline.
+/// What kind of takeover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// The region is lost: only once raft judges its lease lapsed.
+    Lost,
+    /// The operator fenced the region by hand.
+    Forced,
+    /// Planned switchover of a healthy region.
+    Planned,
+}
+
+/// Starts (or joins) a takeover of `region` and waits for it; returns a
+/// report with its timeline.
 pub async fn failover(
     cluster_file: &Path,
     region: &str,
-    force: bool,
+    how: How,
     wait: Duration,
 ) -> anyhow::Result<Value> {
     let (_, admin) = admin(cluster_file)?;
@@ -141,39 +174,67 @@ pub async fn failover(
         eprintln!("{ms:>7} ms  {what}");
         json!({"at_ms": ms, "step": what})
     };
-    let mut timeline = vec![at(&format!("takeover of {region} requested"))];
+    let kind = if how == How::Planned {
+        "switchover"
+    } else {
+        "takeover"
+    };
+    let mut timeline = vec![at(&format!("{kind} of {region} requested"))];
     let id = format!(
-        "cli-failover-{region}-{}",
+        "cli-{kind}-{region}-{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    let body = json!({"request_id": id, "region": region, "force": force});
-    match admin
+    let body = json!({"request_id": id, "region": region,
+        "force": how == How::Forced, "planned": how == How::Planned});
+    let target = match admin
         .post::<_, Value>("/v1/cluster/failover/begin", &body)
         .await
     {
-        Ok(_) => timeline.push(at("raft: region marked failing_over (its lease lapsed)")),
+        Ok(_) => {
+            timeline.push(at(match how {
+                How::Planned => {
+                    "raft: slots failing_over; the primary can no longer renew its lease"
+                }
+                _ => "raft: region marked failing_over (its lease lapsed)",
+            }));
+            id
+        }
         Err(ClientError::Problem { code, detail, .. }) if code == "failover_in_progress" => {
             timeline.push(at(&format!("a takeover is already under way: {detail}")));
+            record(&admin, region)
+                .await
+                .map(|r| r.id)
+                .unwrap_or_default()
         }
-        Err(ClientError::Problem { code, .. })
-            if code == "no_standby" && completed(&admin, region).await =>
-        {
-            timeline.push(at("the takeover had already completed"));
+        Err(ClientError::Problem { code, .. }) if code == "no_standby" && how != How::Planned => {
+            match record(&admin, region).await {
+                Some(r) if r.state == FailoverState::Completed => {
+                    timeline.push(at("the takeover had already completed"));
+                    r.id
+                }
+                _ => bail!("region {region} has no standby to take over"),
+            }
         }
         Err(ClientError::Problem { code, detail, .. }) if code == "lease_valid" => {
             bail!("refused: {detail}")
         }
         Err(e) => return Err(e).context("starting the takeover"),
+    };
+    if how == How::Planned {
+        eprintln!("        (the standby promotes once raft judges the primary's lease lapsed: L + margin)");
     }
     loop {
-        if completed(&admin, region).await {
-            timeline.push(at("raft: takeover committed; routers follow the map"));
+        if record(&admin, region)
+            .await
+            .is_some_and(|r| r.id == target && r.state == FailoverState::Completed)
+        {
+            timeline.push(at("raft: committed at epoch + 1; routers follow the map"));
             break;
         }
         if started.elapsed() > wait {
-            bail!("the takeover of {region} did not complete within {wait:?}: is the standby node of {region} running? (its log says which step failed)");
+            bail!("the {kind} of {region} did not complete within {wait:?}: is the standby node of {region} running? (its log says which step failed)");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -190,17 +251,16 @@ pub async fn failover(
         rec.map_or(0, |r| r.slots.len())
     );
     Ok(
-        json!({"region": region, "node": node, "slots": rec.map(|r| r.slots.len()),
+        json!({"region": region, "kind": kind, "node": node, "slots": rec.map(|r| r.slots.len()),
         "forced": rec.map(|r| r.forced), "timeline": timeline}),
     )
 }
 
-async fn completed(admin: &AdminClient, region: &str) -> bool {
-    admin.map().await.is_ok_and(|m| {
-        m.failovers
-            .iter()
-            .any(|f| f.region.as_str() == region && f.state == FailoverState::Completed)
-    })
+async fn record(admin: &AdminClient, region: &str) -> Option<coupon_raft::model::FailoverRecord> {
+    let m = admin.map().await.ok()?;
+    m.failovers
+        .into_iter()
+        .find(|f| f.region.as_str() == region)
 }
 
 /// Sets `synchronous_standby_names` on `region`'s primary and reloads.

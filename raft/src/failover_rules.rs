@@ -183,14 +183,8 @@ impl MapState {
                 format!("region {region} is being taken over"),
             ));
         }
-        if let Some(s) = &standby {
-            if &s.host == region {
-                return Err(reject(
-                    RejectCode::InvalidCommand,
-                    "a standby must live in another region than its primary",
-                ));
-            }
-        }
+        // No rule on `host`: after a takeover the region's primary lives in
+        // the standby's old host, and its home region hosts the new standby.
         let Some(r) = self.map.regions.iter_mut().find(|r| &r.id == region) else {
             return Err(reject(
                 RejectCode::UnknownRegion,

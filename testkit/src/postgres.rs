@@ -117,6 +117,69 @@ fn template(root: &Path) -> Result<PathBuf, KitError> {
     Ok(dir)
 }
 
+/// `pg_basebackup` of the primary at `primary_port` into `dir` (replaced),
+/// streaming through a physical replication slot named after `app_name`,
+/// configured to follow that primary as `app_name`.
+fn base_backup(primary_port: u16, dir: &Path, app_name: &str) -> Result<(), KitError> {
+    let _ = std::fs::remove_dir_all(dir);
+    let parent = dir.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(io("creating standby parent"))?;
+    chown_to_postgres(parent)?;
+    let slot = app_name.replace('-', "_");
+    psql_at(
+        primary_port,
+        "postgres",
+        &format!(
+            "SELECT pg_create_physical_replication_slot('{slot}') \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '{slot}')"
+        ),
+    )?;
+    let mut cmd = Command::new(bin_dir()?.join("pg_basebackup"));
+    cmd.args(["-h", "127.0.0.1", "-U", "postgres", "-X", "stream", "-R"])
+        .args(["-p", &primary_port.to_string()])
+        .args(["--no-sync", "-c", "fast", "-S", &slot])
+        .arg("-D")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    as_postgres_user(&mut cmd)?;
+    let out = cmd.output().map_err(io("running pg_basebackup"))?;
+    if !out.status.success() {
+        return Err(KitError::Failed(format!(
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    // Later lines win: name the standby, and never inherit the primary's
+    // synchronous_standby_names (a promoted standby runs alone at first).
+    let conf = format!(
+        "\nprimary_conninfo = 'host=127.0.0.1 port={primary_port} user=postgres application_name={app_name}'\nprimary_slot_name = '{slot}'\nsynchronous_standby_names = ''\n"
+    );
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("postgresql.auto.conf"))
+        .map_err(io("postgresql.auto.conf"))?;
+    f.write_all(conf.as_bytes()).map_err(io("writing conninfo"))
+}
+
+/// SQL as the superuser through psql against the server on `port`.
+fn psql_at(port: u16, db: &str, sql: &str) -> Result<String, KitError> {
+    let out = Command::new(bin_dir()?.join("psql"))
+        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", "127.0.0.1", "-U", "postgres"])
+        .args(["-p", &port.to_string(), "-d", db, "-c", sql])
+        .output()
+        .map_err(io("running psql"))?;
+    if !out.status.success() {
+        return Err(KitError::Failed(format!(
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// The scratch root, or the system temp dir when the `postgres` user could
 /// not reach the scratch root (a checkout under /root, say).
 fn reachable_root() -> PathBuf {
@@ -187,38 +250,7 @@ impl PgServer {
         keep: bool,
     ) -> Result<PgServer, KitError> {
         if !dir.join("PG_VERSION").exists() {
-            let _ = std::fs::remove_dir_all(dir);
-            let parent = dir.parent().unwrap_or(dir);
-            std::fs::create_dir_all(parent).map_err(io("creating standby parent"))?;
-            chown_to_postgres(parent)?;
-            let slot = app_name.replace('-', "_");
-            let mut cmd = Command::new(bin_dir()?.join("pg_basebackup"));
-            cmd.args(["-h", "127.0.0.1", "-U", "postgres", "-X", "stream", "-R"])
-                .args(["-p", &primary_port.to_string()])
-                .args(["--no-sync", "-c", "fast", "-C", "-S", &slot])
-                .arg("-D")
-                .arg(dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            as_postgres_user(&mut cmd)?;
-            let out = cmd.output().map_err(io("running pg_basebackup"))?;
-            if !out.status.success() {
-                let err = String::from_utf8_lossy(&out.stderr);
-                // A slot left by an earlier attempt: take it over.
-                if !err.contains("already exists") {
-                    return Err(KitError::Failed(format!("pg_basebackup failed: {err}")));
-                }
-            }
-            let conf = format!(
-                "\nprimary_conninfo = 'host=127.0.0.1 port={primary_port} user=postgres application_name={app_name}'\nprimary_slot_name = '{slot}'\nsynchronous_standby_names = ''\n"
-            );
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(dir.join("postgresql.auto.conf"))
-                .map_err(io("postgresql.auto.conf"))?;
-            f.write_all(conf.as_bytes())
-                .map_err(io("writing conninfo"))?;
+            base_backup(primary_port, dir, app_name)?;
         }
         let mut s = PgServer {
             port: 0,
@@ -229,6 +261,20 @@ impl PgServer {
         };
         s.boot()?;
         Ok(s)
+    }
+
+    /// Throws this server's data away and makes it a streaming standby of
+    /// the primary at `primary_port` from a fresh base backup (a lost
+    /// primary rejoining as the new primary's standby: nothing it held
+    /// alone survives). Keeps its port when it can.
+    pub fn rebuild_as_standby(
+        &mut self,
+        primary_port: u16,
+        app_name: &str,
+    ) -> Result<(), KitError> {
+        self.stop();
+        base_backup(primary_port, &self.dir, app_name)?;
+        self.boot()
     }
 
     /// Makes this primary wait for the standby `app_name` on every commit
@@ -364,29 +410,7 @@ impl PgServer {
 
     /// Run SQL as the superuser through psql.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, KitError> {
-        let out = Command::new(bin_dir()?.join("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-t",
-                "-A",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-            ])
-            .args(["-p", &self.port.to_string(), "-d", db, "-c", sql])
-            .output()
-            .map_err(io("running psql"))?;
-        if !out.status.success() {
-            return Err(KitError::Failed(format!(
-                "psql: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        psql_at(self.port, db, sql)
     }
 
     /// A new empty database; returns its URL.

@@ -7,7 +7,7 @@
 
 use super::helpers::{get_json, tally, EU_CODE};
 use coupon_chaos_tests::checker;
-use coupon_chaos_tests::region::{surviving_db_urls, takeover_moves, wait_taken_over};
+use coupon_chaos_tests::region::{surviving_db_urls, takeover_moves, validate, wait_taken_over};
 use coupon_chaos_tests::workload::{redeem, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
 use std::time::Duration;
@@ -29,6 +29,24 @@ async fn a_node_paused_past_its_lease_answers_503_after_the_takeover_and_writes_
         let token = h.issuer.user(&user);
         queued.spawn(async move { redeem(&http, &node, "eu-node", &token, &user, EU_CODE).await });
     }
+    // So does a validate (a read: served only under the lease, or it is a
+    // second region answering for the slot).
+    let read = {
+        let (http, node, token) = (
+            h.http.clone(),
+            old_node.clone(),
+            h.issuer.user("paused-reader"),
+        );
+        tokio::spawn(async move {
+            http.post(format!("{node}/v1/coupons/validate"))
+                .bearer_auth(token)
+                .timeout(Duration::from_secs(30))
+                .json(&serde_json::json!({ "code": EU_CODE }))
+                .send()
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        })
+    };
     let took = wait_taken_over(&h, "eu", Duration::from_secs(60)).await;
     let moves = takeover_moves(&h, "eu", paused_at, chrono::Utc::now()).await;
     eprintln!("eu taken over {took:?} into the pause");
@@ -38,6 +56,12 @@ async fn a_node_paused_past_its_lease_answers_503_after_the_takeover_and_writes_
     while let Some(r) = queued.join_next().await {
         first.push(r.expect("redeem task"));
     }
+    let read = read.await.expect("validate task");
+    assert_eq!(
+        read, 503,
+        "seed {}: the resumed old node answered a validate",
+        h.seed
+    );
     for r in &first {
         assert!(
             r.status == 503 && r.retry_after.is_some(),
@@ -45,7 +69,9 @@ async fn a_node_paused_past_its_lease_answers_503_after_the_takeover_and_writes_
             h.seed
         );
     }
-    // And it stays fenced: a fresh redeem, and its readiness.
+    // And it stays fenced, also once its renewal loop had time to run
+    // (raft must refuse a primary on the replaced timeline).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let token = h.issuer.user("paused-late");
     let late = redeem(
         &h.http,
@@ -57,6 +83,12 @@ async fn a_node_paused_past_its_lease_answers_503_after_the_takeover_and_writes_
     )
     .await;
     assert_eq!(late.status, 503, "seed {}: {late:?}", h.seed);
+    let (s, _) = validate(&h, &old_node, "paused-late", EU_CODE).await;
+    assert_eq!(
+        s, 503,
+        "seed {}: the fenced old node answered a validate",
+        h.seed
+    );
     let (s, body) = get_json(&h.http, &format!("{old_node}/readyz")).await;
     assert_eq!(s, 503, "old node ready again: {body}");
     // No write of the old node landed anywhere.

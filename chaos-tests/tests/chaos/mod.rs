@@ -2,7 +2,9 @@
 
 mod bad_key;
 mod cross_region;
+mod cut_off;
 mod evacuate;
+mod failback;
 mod helpers;
 mod lease_pause;
 mod move_admin_writes;
@@ -12,10 +14,12 @@ mod move_under_load;
 mod mover_paths;
 mod mover_sigkill;
 mod node_crash;
+mod one_way_partition;
 mod partition;
 mod pools_and_releases;
 mod raft_leader;
 mod region_killed;
+mod region_partitioned;
 mod router_contract;
 mod router_refusals;
 mod stale_map;

@@ -25,6 +25,23 @@ async fn losing_the_standby_blocks_commits_until_an_explicit_degrade_and_loses_n
     let w = h.timeline.begin("us's standby killed");
     let plan = super::helpers::attempts(&mut h, &["us", "ap"], US_CODE, "s1", 6);
     let blocked = burst(&h, plan, 12).await;
+    // Straight to the node: its own bound (the commit wait), not a router's.
+    let token = h.issuer.user("s1-direct");
+    let direct = redeem_keyed(
+        &h.http,
+        &h.node("us"),
+        "us-node",
+        &token,
+        "s1-direct",
+        US_CODE,
+        "s1-direct-key",
+    )
+    .await;
+    assert!(
+        direct.status == 503 && direct.elapsed < BOUND,
+        "seed {}: a commit waiting for a lost standby must answer 503 in bounded time: {direct:?}",
+        h.seed
+    );
     for r in &blocked {
         assert!(
             r.status == 503 && r.retry_after.is_some() && r.elapsed < BOUND,
@@ -67,12 +84,17 @@ async fn losing_the_standby_blocks_commits_until_an_explicit_degrade_and_loses_n
     // Every blocked attempt retried with its key: 201, or 200 replaying a
     // commit that finished once the wait was released.
     let mut after: Vec<Record> = Vec::new();
-    for r in &blocked {
+    for r in blocked.iter().chain([&direct]) {
+        let via = if r.via == "us-node" {
+            "us"
+        } else {
+            r.via.as_str()
+        };
         let token = h.issuer.user(&r.user);
         let rec = redeem_keyed(
             &h.http,
-            &h.router(&r.via),
-            &r.via,
+            &h.router(via),
+            via,
             &token,
             &r.user,
             &r.code,
@@ -89,11 +111,11 @@ async fn losing_the_standby_blocks_commits_until_an_explicit_degrade_and_loses_n
             tally(&after)
         );
     }
-    let all: Vec<Record> = blocked.into_iter().chain(after).collect();
+    let all: Vec<Record> = blocked.into_iter().chain([direct]).chain(after).collect();
     let summary = super::helpers::check(&h, &all, &[]).await;
     assert_eq!(
         summary.active.values().sum::<i64>(),
-        12,
+        13,
         "one redemption per user"
     );
 }

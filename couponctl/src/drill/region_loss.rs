@@ -199,6 +199,19 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
             while set.join_next().await.is_some() {}
         })
     };
+    // A takeover of an earlier drill is not this one.
+    let admin = {
+        let token = cluster.raft_admin_token()?;
+        let urls: Vec<String> = cluster.raft.iter().map(|m| m.url.clone()).collect();
+        coupon_raft::client::AdminClient::with_members(&urls, token.trim())?
+    };
+    let earlier = admin
+        .map()
+        .await?
+        .failovers
+        .into_iter()
+        .find(|f| f.region.as_str() == a.region)
+        .map(|f| f.id);
     tokio::time::sleep(Duration::from_secs(2)).await;
     // The loss.
     let kill_at = t0.elapsed();
@@ -238,15 +251,13 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
     }
     // The takeover (the controller on the raft leader starts it once the
     // lease lapsed; the standby node promotes and commits it).
-    let admin = {
-        let token = cluster.raft_admin_token()?;
-        let urls: Vec<String> = cluster.raft.iter().map(|m| m.url.clone()).collect();
-        coupon_raft::client::AdminClient::with_members(&urls, token.trim())?
-    };
     let mut began = None;
     let takeover = loop {
         if let Ok(m) = admin.map().await {
-            let rec = m.failovers.iter().find(|f| f.region.as_str() == a.region);
+            let rec = m
+                .failovers
+                .iter()
+                .find(|f| f.region.as_str() == a.region && Some(&f.id) != earlier.as_ref());
             if began.is_none() && rec.is_some() {
                 began = Some(t0.elapsed());
                 event(format!(

@@ -45,6 +45,12 @@ pub async fn run(
     raft: &RaftAccess<'_>,
 ) -> Result<u64, TakeoverError> {
     let region = rec.region.as_str();
+    // A planned switchover starts while the old primary still holds its
+    // lease: promote only once the raft leader judges it lapsed (it can no
+    // longer renew), so the two never serve at once.
+    if rec.planned && replication::in_recovery(db).await? {
+        wait_lapsed(raft, region).await?;
+    }
     if replication::in_recovery(db).await? {
         tracing::warn!(region, "takeover: promoting the standby database");
         sqlx::query("SELECT pg_promote(true, 60)")
@@ -108,6 +114,36 @@ async fn activate(db: &PgPool, slots: &[(u32, u64)]) -> Result<(), sqlx::Error> 
     .execute(db)
     .await?;
     Ok(())
+}
+
+async fn wait_lapsed(raft: &RaftAccess<'_>, region: &str) -> Result<(), TakeoverError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| TakeoverError::Raft(e.to_string()))?;
+    let started = Instant::now();
+    loop {
+        for base in raft.urls {
+            let url = format!("{}/v1/cluster/leases", base.trim_end_matches('/'));
+            if let Ok(r) = http.get(url).send().await {
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                let lapsed = v["leases"].as_array().is_some_and(|ls| {
+                    ls.iter()
+                        .any(|l| l["region"] == region && l["lapsed"] == true)
+                });
+                if lapsed {
+                    return Ok(());
+                }
+                break;
+            }
+        }
+        if started.elapsed() > PROMOTE_WAIT {
+            return Err(TakeoverError::Raft(format!(
+                "region {region}'s lease never lapsed within {PROMOTE_WAIT:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn complete(

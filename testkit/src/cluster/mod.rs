@@ -15,6 +15,7 @@ pub mod keys;
 pub mod links;
 pub mod proc;
 pub mod raft;
+pub mod roles;
 
 use crate::netproxy::FaultNet;
 use crate::postgres::PgOptions;
@@ -131,6 +132,11 @@ pub struct LocalCluster {
     pub admin_token: String,
     pub keys_dir: PathBuf,
     pub root: PathBuf,
+    /// How links are made (for the links a rejoin adds).
+    faults: bool,
+    latency: bool,
+    /// Rejoins so far (names their new links).
+    rejoins: u64,
 }
 
 /// How long every process gets to become ready.
@@ -493,6 +499,9 @@ impl LocalCluster {
             });
         }
         let c = LocalCluster {
+            faults: links.faults,
+            latency: links.latency,
+            rejoins: 0,
             net: links.net,
             regions,
             raft,
