@@ -3,6 +3,7 @@
 
 mod burst;
 mod codegen;
+mod commit;
 mod cpu;
 mod pool;
 pub mod regions;
@@ -20,6 +21,8 @@ pub enum BenchCmd {
     Pool(pool::Args),
     /// Redeem latency: direct to the node, local router, forwarded from another region.
     Regions(regions::Args),
+    /// Commit latency with and without the synchronous standby (same run).
+    Commit(commit::Args),
     /// Move a slot holding many codes: time and the mover's peak memory.
     Move(slot_move::Args),
 }
@@ -31,5 +34,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Pool(a) => pool::run(a).await,
         BenchCmd::Regions(a) => regions::run(a).await,
         BenchCmd::Move(a) => slot_move::run(a).await,
+        BenchCmd::Commit(a) => commit::run(a).await,
     }
 }
