@@ -35,6 +35,11 @@ impl Report {
         println!("skip  {what}: not in the cluster file");
     }
 
+    /// Not a failure, but an operator must know (a degraded region).
+    fn warn(&self, what: &str, note: &str) {
+        println!("WARN  {what}: {note}");
+    }
+
     fn check(&mut self, what: &str, result: Result<String, String>) {
         match result {
             Ok(note) => println!(
@@ -63,7 +68,13 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     for (name, r) in &file.regions {
         let owned = map.as_ref().map(|m| owned_by(m, name));
         match &r.postgres {
-            Some(pg) => rep.check(&format!("{name} postgres"), postgres(pg, owned).await),
+            Some(pg) => {
+                rep.check(&format!("{name} postgres"), postgres(pg, owned).await);
+                match replication(pg).await {
+                    Ok((note, true)) => rep.warn(&format!("{name} replication"), &note),
+                    other => rep.check(&format!("{name} replication"), other.map(|(n, _)| n)),
+                }
+            }
             None => rep.skip(&format!("{name} postgres")),
         }
         match &r.redis {
@@ -149,6 +160,40 @@ async fn postgres(url: &str, map_owned: Option<i64>) -> Result<String, String> {
             "{active} active slots in Postgres, the raft map gives this region {m} (sync lagging or a move in flight)"
         )),
         _ => Ok(format!("{active} active slots")),
+    }
+}
+
+/// The region's synchronous replication (docs/failover.md): Ok((note,
+/// degraded)), or Err when the standby is lost and commits are blocked.
+async fn replication(url: &str) -> Result<(String, bool), String> {
+    let db = sqlx::PgPool::connect(url)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let row: (bool, String, i64, Option<i64>) = sqlx::query_as(
+        "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), \
+         (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), \
+         (SELECT max(pg_current_wal_lsn() - replay_lsn)::bigint FROM pg_stat_replication \
+          WHERE NOT pg_is_in_recovery())",
+    )
+    .fetch_one(&db)
+    .await
+    .map_err(|e| format!("cannot read replication state: {e}"))?;
+    match row {
+        (true, ..) => Ok((
+            "this database is a standby: the region's primary role is on its other copy".into(),
+            false,
+        )),
+        (false, names, _, _) if names.is_empty() => Ok((
+            "DEGRADED: commits do not wait for a standby (RPO > 0); `couponctl region strict` once one streams".into(),
+            true,
+        )),
+        (false, names, 0, _) => Err(format!(
+            "standby {names} lost: commits are blocked (strict); bring it back or `couponctl region degrade`"
+        )),
+        (false, names, _, lag) => Ok((
+            format!("synchronous, standby {names} streaming (replay lag {} bytes)", lag.unwrap_or(0)),
+            false,
+        )),
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Report {
 }
 
 struct Seen {
+    /// When the attempt was sent (since the drill started).
+    sent: Duration,
     status: u16,
     reason: String,
     via: String,
@@ -165,6 +167,7 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
                 let (via, url) = routers[i % routers.len()].clone();
                 let (http, code, seen) = (http.clone(), code.clone(), seen.clone());
                 set.spawn(async move {
+                    let sent = t0.elapsed();
                     let key = format!("{user}-drill");
                     let r = http
                         .post(format!("{url}/v1/coupons/redeem"))
@@ -187,6 +190,7 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
                         Err(_) => (0, "connection".to_owned(), None),
                     };
                     seen.lock().expect("seen").push(Seen {
+                        sent,
                         status,
                         reason,
                         via,
@@ -286,14 +290,18 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
     event("load stopped".into());
     // Judge against the surviving databases.
     let seen = std::mem::take(&mut *seen.lock().expect("seen"));
+    // Sent after the kill: nothing the old primary could have answered.
     let rto_ms = seen
         .iter()
-        .filter(|s| s.at > kill_at && s.status == 201 && s.via != a.region)
+        .filter(|s| s.sent > kill_at && s.status == 201 && s.via != a.region)
         .map(|s| (s.at - kill_at).as_millis())
         .min();
     if let Some(ms) = rto_ms {
+        let lease = began.map_or(0, |b| (b - kill_at).as_millis());
+        let steps = takeover.map_or(0, |t| t.saturating_sub(lease));
+        let follow = takeover.map_or(0, |t| ms.saturating_sub(t));
         event(format!(
-            "first 201 for {}'s code via a surviving router: RTO {ms} ms",
+            "first 201 for {}'s code via a surviving router: RTO {ms} ms = lease + margin {lease} ms, takeover steps {steps} ms, routers following {follow} ms",
             a.region
         ));
     }

@@ -153,15 +153,18 @@ impl LocalCluster {
             Side::Home => (&r.pg, &mut sb.pg),
             Side::Standby => (&sb.pg, &mut r.pg),
         };
-        let streaming = primary
-            .psql(
-                "postgres",
-                &format!(
-                    "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{app}' AND state = 'streaming'"
-                ),
-            )
-            .unwrap_or_default();
-        if named && streaming == "1" {
+        // A primary that does not answer (the region is being lost right
+        // now) is no source for a base backup, and its standby is the one
+        // copy that matters: never touch it then.
+        let Ok(streaming) = primary.psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{app}' AND state = 'streaming'"
+            ),
+        ) else {
+            return Ok(false);
+        };
+        if named && streaming.parse::<i64>().unwrap_or(0) > 0 {
             return Ok(false);
         }
         // The stream crosses regions: through a (delayed, faultable) link.
