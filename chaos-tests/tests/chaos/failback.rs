@@ -33,6 +33,12 @@ async fn a_lost_region_rejoins_as_standby_and_a_switchover_brings_it_back_withou
     // Loss and takeover.
     let lost_at = chrono::Utc::now();
     assert!(kill_region(&h, "eu") >= 8);
+    // A rejoin while the primary is gone and the takeover not begun must
+    // leave everything alone: the standby is the one copy that matters.
+    assert!(
+        !h.cluster.rejoin("eu").await.expect("rejoin"),
+        "rejoin acted with the primary unreachable"
+    );
     wait_taken_over(&h, "eu", Duration::from_secs(60)).await;
     let mut moves = takeover_moves(&h, "eu", lost_at, chrono::Utc::now()).await;
     let plan = super::helpers::attempts(&mut h, &["us", "ap"], EU_CODE, "f2", 8);
