@@ -83,6 +83,14 @@ pub async fn check(input: Input<'_>) -> Summary {
     for row in union.values().filter(|r| r.active) {
         *summary.active.entry(row.campaign.clone()).or_default() += 1;
     }
+    eprintln!(
+        "checker verdict (seed {}): pass — {} rows over {} store(s), {} client records, {} ownership change(s)",
+        input.seed,
+        summary.rows,
+        input.db_urls.len(),
+        input.records.len(),
+        input.moves.len()
+    );
     summary
 }
 
