@@ -42,18 +42,17 @@ pub fn kill_region(h: &Harness, region: &str) -> usize {
     n
 }
 
-/// The raft map, read from any member that answers.
-pub async fn map(h: &Harness) -> Option<MapView> {
+/// GET `path` from the first raft member that answers it with a success.
+async fn from_raft<T: serde::de::DeserializeOwned>(h: &Harness, path: &str) -> Option<T> {
     for m in &h.cluster.raft {
-        let url = format!("{}/v1/cluster/map?stale=ok", m.url());
-        if let Ok(r) = h
+        let res = h
             .http
-            .get(&url)
+            .get(format!("{}{path}", m.url()))
             .timeout(Duration::from_secs(2))
             .send()
-            .await
-        {
-            if let Ok(v) = r.json::<MapView>().await {
+            .await;
+        if let Ok(r) = res.and_then(|r| r.error_for_status()) {
+            if let Ok(v) = r.json::<T>().await {
                 return Some(v);
             }
         }
@@ -61,23 +60,14 @@ pub async fn map(h: &Harness) -> Option<MapView> {
     None
 }
 
+/// The raft map, read from any member that answers.
+pub async fn map(h: &Harness) -> Option<MapView> {
+    from_raft(h, "/v1/cluster/map?stale=ok").await
+}
+
 /// The leader's judgement of every lease (`GET /v1/cluster/leases`).
 pub async fn leases(h: &Harness) -> Option<Value> {
-    for m in &h.cluster.raft {
-        let url = format!("{}/v1/cluster/leases", m.url());
-        if let Ok(r) = h
-            .http
-            .get(&url)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return r.json().await.ok();
-            }
-        }
-    }
-    None
+    from_raft(h, "/v1/cluster/leases").await
 }
 
 /// True once the map names `region`'s standby node as its node.

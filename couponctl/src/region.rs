@@ -79,26 +79,14 @@ pub async fn run(cmd: RegionCmd) -> anyhow::Result<()> {
             cluster_file,
         } => {
             let how = if force { How::Forced } else { How::Lost };
-            let report =
-                failover(&cluster_file, &region, how, Duration::from_secs(wait_secs)).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            }
-            Ok(())
+            take_over(&cluster_file, &region, how, wait_secs, json).await
         }
         RegionCmd::Switchover {
             region,
             wait_secs,
             json,
             cluster_file,
-        } => {
-            let wait = Duration::from_secs(wait_secs);
-            let report = failover(&cluster_file, &region, How::Planned, wait).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            }
-            Ok(())
-        }
+        } => take_over(&cluster_file, &region, How::Planned, wait_secs, json).await,
         RegionCmd::Degrade {
             region,
             cluster_file,
@@ -117,6 +105,21 @@ pub async fn run(cmd: RegionCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A takeover or switchover, its report printed as JSON on request.
+async fn take_over(
+    cluster_file: &Path,
+    region: &str,
+    how: How,
+    wait_secs: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let report = failover(cluster_file, region, how, Duration::from_secs(wait_secs)).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
 }
 
 fn admin(cluster_file: &Path) -> anyhow::Result<(ClusterFile, AdminClient)> {

@@ -10,11 +10,10 @@
 
 use super::helpers::{tally, EU_CODE};
 use chrono::{DateTime, Utc};
-use coupon_chaos_tests::checker;
 use coupon_chaos_tests::region::{
     map, surviving_db_urls, takeover_moves, validate, wait_taken_over,
 };
-use coupon_chaos_tests::workload::{paced, redeem_keyed, shared_campaign, Record};
+use coupon_chaos_tests::workload::{paced, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -112,31 +111,9 @@ pub async fn run(name: &str, fault: &str, cut: impl FnOnce(&Harness)) {
     );
     // Ambiguous attempts retried with their keys through a surviving router.
     let mut records: Vec<Record> = during.clone();
-    for r in during.iter().filter(|r| r.ambiguous()) {
-        let token = h.issuer.user(&r.user);
-        records.push(
-            redeem_keyed(
-                &h.http,
-                &h.router("us"),
-                "us",
-                &token,
-                &r.user,
-                &r.code,
-                &r.key,
-            )
-            .await,
-        );
-    }
+    records.extend(super::helpers::retry_ambiguous_via(&h, &during, "us").await);
     let moves = takeover_moves(&h, "eu", cut_at, Utc::now()).await;
-    let urls = surviving_db_urls(&h, &["eu"]);
-    checker::check(checker::Input {
-        db_urls: &urls,
-        records: &records,
-        moves: &moves,
-        sampled: vec![],
-        seed: h.seed,
-    })
-    .await;
+    super::helpers::check_surviving(&h, &["eu"], &records, &moves).await;
     // Rows only the old primary holds were never acknowledged (they are
     // discarded when it is rebuilt from the new one, never replayed).
     let ids = |url: String| async move {
@@ -149,7 +126,7 @@ pub async fn run(name: &str, fault: &str, cut: impl FnOnce(&Harness)) {
             .collect::<BTreeSet<_>>()
     };
     let old = ids(old_db).await;
-    let new = ids(urls["eu"].clone()).await;
+    let new = ids(surviving_db_urls(&h, &["eu"])["eu"].clone()).await;
     let acked: BTreeSet<String> = records
         .iter()
         .filter(|r| r.acknowledged())

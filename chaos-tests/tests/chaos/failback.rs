@@ -11,7 +11,6 @@
 //! the end, commits are synchronous again, and the checker passes.
 
 use super::helpers::{tally, EU_CODE};
-use coupon_chaos_tests::checker;
 use coupon_chaos_tests::moves::{cluster_file, couponctl};
 use coupon_chaos_tests::region::{kill_region, map, takeover_moves, wait_taken_over};
 use coupon_chaos_tests::workload::{burst, paced, shared_campaign, Record};
@@ -131,30 +130,7 @@ async fn a_lost_region_rejoins_as_standby_and_a_switchover_brings_it_back_withou
     assert!(after.iter().all(|r| r.status == 201), "{:?}", tally(&after));
     records.extend(after);
     // Ambiguous attempts retried with their keys.
-    let mut retries = Vec::new();
-    for r in records.iter().filter(|r| r.ambiguous()) {
-        let token = h.issuer.user(&r.user);
-        retries.push(
-            coupon_chaos_tests::workload::redeem_keyed(
-                &h.http,
-                &h.router("us"),
-                "us",
-                &token,
-                &r.user,
-                &r.code,
-                &r.key,
-            )
-            .await,
-        );
-    }
+    let retries = super::helpers::retry_ambiguous_via(&h, &records, "us").await;
     records.extend(retries);
-    let urls = h.db_urls();
-    checker::check(checker::Input {
-        db_urls: &urls,
-        records: &records,
-        moves: &moves,
-        sampled: vec![],
-        seed: h.seed,
-    })
-    .await;
+    super::helpers::check_surviving(&h, &[], &records, &moves).await;
 }

@@ -92,3 +92,45 @@ pub fn tally(records: &[Record]) -> BTreeMap<(String, u16), usize> {
     }
     m
 }
+
+/// The checker against the databases that survived the loss of `lost`
+/// (each lost region's promoted standby in place of its primary; with
+/// `lost` empty, every region's own primary).
+pub async fn check_surviving(
+    h: &Harness,
+    lost: &[&str],
+    records: &[Record],
+    moves: &[Move],
+) -> Summary {
+    let urls = coupon_chaos_tests::region::surviving_db_urls(h, lost);
+    checker::check(checker::Input {
+        db_urls: &urls,
+        records,
+        moves,
+        sampled: vec![],
+        seed: h.seed,
+    })
+    .await
+}
+
+/// Every attempt of `records` that got no definitive answer, sent again
+/// once with its own key through `via`'s router.
+pub async fn retry_ambiguous_via(h: &Harness, records: &[Record], via: &str) -> Vec<Record> {
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.ambiguous()) {
+        let token = h.issuer.user(&r.user);
+        out.push(
+            coupon_chaos_tests::workload::redeem_keyed(
+                &h.http,
+                &h.router(via),
+                via,
+                &token,
+                &r.user,
+                &r.code,
+                &r.key,
+            )
+            .await,
+        );
+    }
+    out
+}

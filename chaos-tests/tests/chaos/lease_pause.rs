@@ -6,7 +6,6 @@
 //! region's codes are served by the standby, and the checker passes.
 
 use super::helpers::{get_json, tally, EU_CODE};
-use coupon_chaos_tests::checker;
 use coupon_chaos_tests::region::{surviving_db_urls, takeover_moves, validate, wait_taken_over};
 use coupon_chaos_tests::workload::{redeem, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
@@ -122,13 +121,5 @@ async fn a_node_paused_past_its_lease_answers_503_after_the_takeover_and_writes_
         tally(&after)
     );
     let records: Vec<Record> = after;
-    let urls = surviving_db_urls(&h, &["eu"]);
-    checker::check(checker::Input {
-        db_urls: &urls,
-        records: &records,
-        moves: &moves,
-        sampled: vec![],
-        seed: h.seed,
-    })
-    .await;
+    super::helpers::check_surviving(&h, &["eu"], &records, &moves).await;
 }

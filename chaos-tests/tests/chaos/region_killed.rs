@@ -7,8 +7,7 @@
 //! passes against the surviving databases.
 
 use super::helpers::{tally, EU_CODE};
-use coupon_chaos_tests::checker;
-use coupon_chaos_tests::region::{kill_region, surviving_db_urls, takeover_moves, wait_taken_over};
+use coupon_chaos_tests::region::{kill_region, takeover_moves, wait_taken_over};
 use coupon_chaos_tests::workload::{paced, redeem, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
 use std::time::{Duration, Instant};
@@ -67,32 +66,9 @@ async fn a_region_killed_whole_mid_burst_is_taken_over_by_its_standby_with_nothi
     // a surviving router: a commit acknowledged before the kill replays.
     let mut records = during.clone();
     records.extend(after);
-    let mut retries = Vec::new();
-    for r in records.iter().filter(|r| r.ambiguous()) {
-        let via = "us";
-        let token = h.issuer.user(&r.user);
-        let rec = coupon_chaos_tests::workload::redeem_keyed(
-            &h.http,
-            &h.router(via),
-            via,
-            &token,
-            &r.user,
-            &r.code,
-            &r.key,
-        )
-        .await;
-        retries.push(rec);
-    }
+    let retries = super::helpers::retry_ambiguous_via(&h, &records, "us").await;
     records.extend(retries);
-    let urls = surviving_db_urls(&h, &["eu"]);
-    let summary = checker::check(checker::Input {
-        db_urls: &urls,
-        records: &records,
-        moves: &moves,
-        sampled: vec![],
-        seed: h.seed,
-    })
-    .await;
+    let summary = super::helpers::check_surviving(&h, &["eu"], &records, &moves).await;
     let acked: usize = records
         .iter()
         .filter(|r| r.acknowledged())

@@ -8,7 +8,6 @@
 //! epoch, and its redemptions are all there.
 
 use super::helpers::{tally, EU_CODE};
-use coupon_chaos_tests::checker;
 use coupon_chaos_tests::moves::{cluster_file, couponctl};
 use coupon_chaos_tests::region::{map, surviving_db_urls, takeover_moves, wait_taken_over};
 use coupon_chaos_tests::workload::{burst, redeem, shared_campaign, Record};
@@ -144,13 +143,5 @@ async fn a_takeover_cut_between_promote_and_commit_is_completed_by_a_rerun_with_
     }
     assert!(after.iter().all(|r| r.status == 201), "{:?}", tally(&after));
     let records: Vec<Record> = before.into_iter().chain([mid]).chain(after).collect();
-    let urls = surviving_db_urls(&h, &["eu"]);
-    checker::check(checker::Input {
-        db_urls: &urls,
-        records: &records,
-        moves: &moves,
-        sampled: vec![],
-        seed: h.seed,
-    })
-    .await;
+    super::helpers::check_surviving(&h, &["eu"], &records, &moves).await;
 }

@@ -60,7 +60,7 @@ fn check_region(r: &Region) -> Result<(), ApiError> {
     extract::url("node", &r.node)
 }
 
-async fn run(
+pub(crate) async fn run(
     s: AppState,
     request_id: String,
     command: Command,

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::auth;
 use crate::controller;
+use crate::http::admin;
 use crate::http::error::ApiError;
 use crate::http::extract::{self, json};
 use crate::http::forward;
@@ -242,21 +243,11 @@ async fn complete(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: CompleteBody = json(&body)?;
-    extract::request_id(&b.request_id)?;
-    let incoming = extract::incoming(m, &u, h, body);
     let cmd = Command::CompleteFailover {
         region: b.region,
         timeline: b.timeline,
     };
-    propose(
-        &s,
-        Request {
-            request_id: b.request_id,
-            command: cmd,
-        },
-        &incoming,
-    )
-    .await
+    admin::run(s, b.request_id, cmd, (m, u, h, body)).await
 }
 
 #[derive(Deserialize)]
@@ -275,22 +266,12 @@ async fn set_standby(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b: StandbyBody = json(&body)?;
-    extract::request_id(&b.request_id)?;
     if let Some(sb) = &b.standby {
         extract::url("standby.node", &sb.node)?;
     }
-    let incoming = extract::incoming(m, &u, h, body);
     let cmd = Command::SetStandby {
         region: b.region,
         standby: b.standby,
     };
-    propose(
-        &s,
-        Request {
-            request_id: b.request_id,
-            command: cmd,
-        },
-        &incoming,
-    )
-    .await
+    admin::run(s, b.request_id, cmd, (m, u, h, body)).await
 }
