@@ -167,6 +167,16 @@ impl ClusterFile {
             .with_context(|| format!("no admin credentials: set {ADMIN_TOKEN_ENV}"))
     }
 
+    /// A raft admin client over every member (a dead leader is survived).
+    pub fn raft_admin(&self) -> anyhow::Result<coupon_raft::client::AdminClient> {
+        let token = self.raft_admin_token()?;
+        let urls: Vec<String> = self.raft.iter().map(|m| m.url.clone()).collect();
+        Ok(coupon_raft::client::AdminClient::with_members(
+            &urls,
+            token.trim(),
+        )?)
+    }
+
     /// The raft group's admin token: `COUPON_RAFT_ADMIN_TOKEN`, else the
     /// file named by `raft_admin_token_file`.
     pub fn raft_admin_token(&self) -> anyhow::Result<String> {

@@ -166,32 +166,35 @@ async fn postgres(url: &str, map_owned: Option<i64>) -> Result<String, String> {
 /// The region's synchronous replication (docs/failover.md): Ok((note,
 /// degraded)), or Err when the standby is lost and commits are blocked.
 async fn replication(url: &str) -> Result<(String, bool), String> {
+    use coupon_node::ownership::replication;
     let db = sqlx::PgPool::connect(url)
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    let row: (bool, String, i64, Option<i64>) = sqlx::query_as(
-        "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), \
-         (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), \
-         (SELECT max(pg_current_wal_lsn() - replay_lsn)::bigint FROM pg_stat_replication \
-          WHERE NOT pg_is_in_recovery())",
-    )
-    .fetch_one(&db)
-    .await
-    .map_err(|e| format!("cannot read replication state: {e}"))?;
-    match row {
-        (true, ..) => Ok((
+    let read = |e: sqlx::Error| format!("cannot read replication state: {e}");
+    if replication::in_recovery(&db).await.map_err(read)? {
+        return Ok((
             "this database is a standby: the region's primary role is on its other copy".into(),
             false,
-        )),
-        (false, names, _, _) if names.is_empty() => Ok((
+        ));
+    }
+    let st = replication::status(&db).await.map_err(read)?;
+    let names: String = sqlx::query_scalar("SELECT current_setting('synchronous_standby_names')")
+        .fetch_one(&db)
+        .await
+        .map_err(read)?;
+    match st {
+        st if st.degraded => Ok((
             "DEGRADED: commits do not wait for a standby (RPO > 0); `couponctl region strict` once one streams".into(),
             true,
         )),
-        (false, names, 0, _) => Err(format!(
+        st if st.sync_standbys == 0 => Err(format!(
             "standby {names} lost: commits are blocked (strict); bring it back or `couponctl region degrade`"
         )),
-        (false, names, _, lag) => Ok((
-            format!("synchronous, standby {names} streaming (replay lag {} bytes)", lag.unwrap_or(0)),
+        st => Ok((
+            format!(
+                "synchronous, standby {names} streaming (replay lag {} bytes)",
+                st.lag_bytes.max(0)
+            ),
             false,
         )),
     }

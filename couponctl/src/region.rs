@@ -122,14 +122,6 @@ async fn take_over(
     Ok(())
 }
 
-fn admin(cluster_file: &Path) -> anyhow::Result<(ClusterFile, AdminClient)> {
-    let cluster = ClusterFile::load(cluster_file)?;
-    let token = cluster.raft_admin_token()?;
-    let urls: Vec<String> = cluster.raft.iter().map(|m| m.url.clone()).collect();
-    let admin = AdminClient::with_members(&urls, token.trim())?;
-    Ok((cluster, admin))
-}
-
 /// `GET /v1/cluster/leases` from the first member that answers.
 pub async fn leases(cluster_file: &Path) -> anyhow::Result<Value> {
     let cluster = ClusterFile::load(cluster_file)?;
@@ -170,7 +162,7 @@ pub async fn failover(
     how: How,
     wait: Duration,
 ) -> anyhow::Result<Value> {
-    let (_, admin) = admin(cluster_file)?;
+    let admin = ClusterFile::load(cluster_file)?.raft_admin()?;
     let started = Instant::now();
     let at = |what: &str| {
         let ms = started.elapsed().as_millis();

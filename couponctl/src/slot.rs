@@ -43,9 +43,7 @@ pub enum SlotCmd {
 /// every region's Postgres, from the cluster file.
 pub async fn connect(cluster_file: &Path) -> anyhow::Result<(AdminClient, Stores)> {
     let cluster = ClusterFile::load(cluster_file)?;
-    let token = cluster.raft_admin_token()?;
-    let urls: Vec<String> = cluster.raft.iter().map(|m| m.url.clone()).collect();
-    let admin = AdminClient::with_members(&urls, token.trim())?;
+    let admin = cluster.raft_admin()?;
     let mut stores = Stores::default();
     for (name, r) in &cluster.regions {
         let url = r

@@ -39,6 +39,12 @@ pub enum StartError {
 }
 
 pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
+    let (verifier, db) = connect(cfg).await?;
+    build_on(cfg, verifier, db).await
+}
+
+/// The token verifier and the Postgres pool.
+async fn connect(cfg: &NodeConfig) -> Result<(crate::auth::Verifier, sqlx::PgPool), StartError> {
     let verifier = crate::auth::build(
         cfg.issuer_public_key.as_ref(),
         &cfg.issuer,
@@ -51,7 +57,7 @@ pub async fn build_state(cfg: &NodeConfig) -> Result<AppState, StartError> {
         .acquire_timeout(DB_ACQUIRE_TIMEOUT)
         .connect(&cfg.database_url.0)
         .await?;
-    build_on(cfg, verifier, db).await
+    Ok((verifier, db))
 }
 
 /// Everything after the pool: migrations, stores, background tasks.
@@ -137,20 +143,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let listener = std::net::TcpListener::bind(cfg.listen)?;
     listener.set_nonblocking(true)?;
-    let verifier = crate::auth::build(
-        cfg.issuer_public_key.as_ref(),
-        &cfg.issuer,
-        &cfg.audience,
-        &cfg.tokens,
-    )
-    .await
-    .map_err(StartError::from)?;
-    let db = PgPoolOptions::new()
-        .max_connections(cfg.db_max_connections)
-        .acquire_timeout(DB_ACQUIRE_TIMEOUT)
-        .connect(&cfg.database_url.0)
-        .await
-        .map_err(StartError::from)?;
+    let (verifier, db) = connect(cfg).await?;
     crate::ownership::standby::idle_until_primary(&listener, &cfg.region, &cfg.regions, &db)
         .await?;
     let state = build_on(cfg, verifier, db).await?;

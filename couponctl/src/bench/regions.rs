@@ -42,6 +42,32 @@ pub fn code_owned_by(map: &Value, region: &str, prefix: &str) -> anyhow::Result<
     anyhow::bail!("region {region} owns no slot in the map")
 }
 
+/// Creates an uncapped shared campaign (one use per user) with `code`
+/// through `router`.
+pub async fn unlimited_campaign(
+    http: &reqwest::Client,
+    router: &str,
+    admin: &str,
+    name: &str,
+    code: &str,
+) -> anyhow::Result<()> {
+    let body = json!({"name": name, "kind": "shared", "code": code, "total_limit": null,
+        "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
+    let resp = http
+        .post(format!("{router}/v1/campaigns"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status().as_u16() == 201,
+        "create campaign: {}",
+        resp.text().await?
+    );
+    Ok(())
+}
+
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let cluster = ClusterFile::load(&a.cluster_file)?;
     let issuer = cluster.issuer()?;
@@ -61,20 +87,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .json()
         .await?;
     let code = code_owned_by(&map, &a.home, "XREG")?;
-    let body = json!({"name": "bench regions", "kind": "shared", "code": code, "total_limit": null,
-        "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let resp = http
-        .post(format!("{home_router}/v1/campaigns"))
-        .bearer_auth(issuer.admin())
-        .json(&body)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        resp.status().as_u16() == 201,
-        "create campaign: {}",
-        resp.text().await?
-    );
+    unlimited_campaign(&http, &home_router, &issuer.admin(), "bench regions", &code).await?;
     println!(
         "campaign {code} homed in {}; {} redeems per path, concurrency {}",
         a.home, a.requests, a.concurrency

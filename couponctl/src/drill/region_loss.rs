@@ -117,20 +117,15 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
         .json()
         .await?;
     let code = crate::bench::regions::code_owned_by(&map, &a.region, "LOSS")?;
-    let body = json!({"name": "drill region-loss", "kind": "shared", "code": code, "total_limit": null,
-        "per_user_limit": 1, "discount": {"type": "percent", "percent": 10},
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"});
-    let resp = http
-        .post(format!("{home_router}/v1/campaigns"))
-        .bearer_auth(issuer.admin())
-        .json(&body)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        resp.status().as_u16() == 201,
-        "create campaign: {}",
-        resp.text().await?
-    );
+    let admin_token = issuer.admin();
+    crate::bench::regions::unlimited_campaign(
+        &http,
+        &home_router,
+        &admin_token,
+        "drill region-loss",
+        &code,
+    )
+    .await?;
     event(format!(
         "campaign {code} homed in {}; load {} attempts/s through every router",
         a.region, a.load
@@ -204,11 +199,7 @@ pub async fn run(a: Args) -> anyhow::Result<bool> {
         })
     };
     // A takeover of an earlier drill is not this one.
-    let admin = {
-        let token = cluster.raft_admin_token()?;
-        let urls: Vec<String> = cluster.raft.iter().map(|m| m.url.clone()).collect();
-        coupon_raft::client::AdminClient::with_members(&urls, token.trim())?
-    };
+    let admin = cluster.raft_admin()?;
     let earlier = admin
         .map()
         .await?
