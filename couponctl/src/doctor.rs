@@ -81,8 +81,8 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
             Some(url) => rep.check(&format!("{name} redis"), redis_ping(url).await),
             None => rep.skip(&format!("{name} redis")),
         }
-        match &r.node {
-            Some(node) => rep.check(&format!("{name} node"), ready(&http, node).await),
+        match serving_node(map.as_ref(), name, r.node.as_deref()) {
+            Some(node) => rep.check(&format!("{name} node"), ready(&http, &node).await),
             None => rep.skip(&format!("{name} node")),
         }
         // A router's /readyz also names every peer that rejects its
@@ -98,7 +98,8 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("loading {from}'s service key"));
             for (to, r) in &file.regions {
                 let what = format!("{from} credentials at {to}'s node (kid {kid})");
-                let res = match (&signer, &r.node) {
+                let node = serving_node(map.as_ref(), to, r.node.as_deref());
+                let res = match (&signer, &node) {
                     (Ok(s), Some(node)) => ping(&http, node, &s.token(to)).await,
                     (Err(e), _) => Err(format!("{e:#}")),
                     (_, None) => Err("no node URL in the cluster file".into()),
@@ -136,6 +137,22 @@ async fn raft_map(http: &reqwest::Client, file: &ClusterFile, rep: &mut Report) 
         },
     );
     map
+}
+
+/// The node that serves `region` now: the file's, unless the map names
+/// another one (after a takeover the region is served by its standby's
+/// node, which the file lists under `standby`).
+fn serving_node(map: Option<&Value>, region: &str, file_node: Option<&str>) -> Option<String> {
+    let named = map
+        .and_then(|m| m["regions"].as_array())
+        .and_then(|rs| rs.iter().find(|r| r["id"] == region))
+        .and_then(|r| r["node"].as_str())
+        .map(|u| u.trim_end_matches('/').to_owned());
+    match (named, file_node) {
+        (Some(n), Some(f)) if n != f.trim_end_matches('/') => Some(n),
+        (_, Some(f)) => Some(f.to_owned()),
+        (_, None) => None,
+    }
 }
 
 fn owned_by(map: &Value, region: &str) -> i64 {
