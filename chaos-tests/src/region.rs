@@ -161,3 +161,28 @@ pub async fn validate(
         .map_or(0, |r| r.status().as_u16());
     (status, chrono::Utc::now())
 }
+
+/// Waits up to `limit` until `code` is answered (anything but a 503 or a
+/// dropped call) by a validate through each router of `via`. A takeover or
+/// a move is complete in the map before the new node has followed it and
+/// warmed the slot (a bounded 503 with `Retry-After` meanwhile); scenarios
+/// that judge the state after it start from here, as a client honouring
+/// `Retry-After` would.
+pub async fn wait_served(h: &Harness, via: &[&str], code: &str, limit: Duration) {
+    let started = Instant::now();
+    for region in via {
+        loop {
+            let (status, _) = validate(h, &h.router(region), "served-probe", code).await;
+            if status != 503 && status != 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{code} still {status} through {region} {limit:?} after the change (seed {}, logs in {})",
+                h.seed,
+                h.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

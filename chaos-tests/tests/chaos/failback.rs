@@ -12,7 +12,7 @@
 
 use super::helpers::{tally, EU_CODE};
 use coupon_chaos_tests::moves::{cluster_file, couponctl};
-use coupon_chaos_tests::region::{kill_region, map, takeover_moves, wait_taken_over};
+use coupon_chaos_tests::region::{kill_region, map, takeover_moves, wait_served, wait_taken_over};
 use coupon_chaos_tests::workload::{burst, paced, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
 use std::time::Duration;
@@ -40,6 +40,7 @@ async fn a_lost_region_rejoins_as_standby_and_a_switchover_brings_it_back_withou
     );
     wait_taken_over(&h, "eu", Duration::from_secs(60)).await;
     let mut moves = takeover_moves(&h, "eu", lost_at, chrono::Utc::now()).await;
+    wait_served(&h, &["us", "ap"], EU_CODE, Duration::from_secs(30)).await;
     let plan = super::helpers::attempts(&mut h, &["us", "ap"], EU_CODE, "f2", 8);
     let during = burst(&h, plan, 8).await;
     assert!(
@@ -125,6 +126,7 @@ async fn a_lost_region_rejoins_as_standby_and_a_switchover_brings_it_back_withou
         "1",
         "eu's primary has its synchronous standby"
     );
+    wait_served(&h, &["us", "eu", "ap"], EU_CODE, Duration::from_secs(30)).await;
     let plan = super::helpers::attempts(&mut h, &["us", "eu", "ap"], EU_CODE, "f4", 5);
     let after = burst(&h, plan, 6).await;
     assert!(after.iter().all(|r| r.status == 201), "{:?}", tally(&after));

@@ -12,6 +12,7 @@
 
 use super::helpers::{check, eventually, get_json, US_CODE, US_SLOT};
 use coupon_chaos_tests::moves::move_slot;
+use coupon_chaos_tests::region::wait_served;
 use coupon_chaos_tests::workload::{burst, create_campaign, redeem, shared_campaign, Record};
 use coupon_chaos_tests::Harness;
 use coupon_core::CampaignId;
@@ -128,7 +129,10 @@ async fn after_a_move_the_new_owner_knows_the_slot_and_the_old_owner_answers_not
         );
     }
 
-    // The new owner: an unused pool code redeems (the Bloom filter knows it).
+    // The new owner: an unused pool code redeems (the Bloom filter knows it)
+    // once the new owner has warmed the slot.
+    wait_served(&h, &["ap", "us"], &codes[10], Duration::from_secs(20)).await;
+    wait_served(&h, &["us"], US_CODE, Duration::from_secs(20)).await;
     let token = h.issuer.user("after-move");
     let r = redeem(
         &h.http,
