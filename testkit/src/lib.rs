@@ -39,3 +39,21 @@ pub fn scratch_root() -> std::path::PathBuf {
     }
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testkit")
 }
+
+/// A name part no other process on this machine has used: the pid alone
+/// repeats once pids wrap (a long test run starts thousands of processes),
+/// and a database or a kept scratch folder of an earlier process with the
+/// same pid would then be picked up again.
+pub fn unique_tag() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}_{}_{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos & 0xffff_ffff_ffff
+    )
+}

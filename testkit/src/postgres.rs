@@ -203,9 +203,7 @@ fn reachable_root() -> PathBuf {
 impl PgServer {
     /// A throwaway server in a fresh data directory, removed on drop.
     pub fn start_temp(opts: PgOptions) -> Result<PgServer, KitError> {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = reachable_root().join(format!("pg-{}-{n}", std::process::id()));
+        let dir = reachable_root().join(format!("pg-{}", crate::unique_tag()));
         let mut s = PgServer::start_in(&dir, opts)?;
         s.remove_on_drop = true;
         Ok(s)

@@ -16,9 +16,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start_temp() -> Result<RedisServer, KitError> {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = crate::scratch_root().join(format!("redis-{}-{n}", std::process::id()));
+        let dir = crate::scratch_root().join(format!("redis-{}", crate::unique_tag()));
         let mut s = RedisServer::start_in(&dir)?;
         s.remove_on_drop = true;
         Ok(s)

@@ -14,6 +14,9 @@ use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a code job waits for another seeder of the same campaign.
+const SEEDER_WAIT: Duration = Duration::from_secs(10);
+
 impl RedisClaim {
     pub async fn reconcile(&self, c: &Campaign) -> ApiResult<reconcile::Report> {
         reconcile::reconcile(&self.db, &self.redis, &self.metrics, c, self.grace).await
@@ -50,13 +53,25 @@ impl RedisClaim {
     async fn codes_added_inner(&self, c: &Campaign, codes: &[String]) -> ApiResult<Option<i64>> {
         let k = Keys::new(&c.campaign_id);
         let mut r = self.redis.clone();
-        let ready: bool = r.exists(k.ready()).await?;
-        if !ready {
-            let _ = seed::seed(&self.db, &self.redis, c).await?;
-        } else {
-            for chunk in codes.chunks(seed::SEED_BATCH) {
-                let _: () = r.sadd(k.free(), chunk).await?;
+        // A seeder that starts now reads this batch from Postgres (it is
+        // committed). One that is already running may have paged past it
+        // and publishes nothing before it ends: wait for it, then add the
+        // batch ourselves. A seeder stuck past the wait leaves the count
+        // short, and the job's report says so.
+        let waited = std::time::Instant::now();
+        loop {
+            if r.exists(k.ready()).await? {
+                for chunk in codes.chunks(seed::SEED_BATCH) {
+                    let _: () = r.sadd(k.free(), chunk).await?;
+                }
+                break;
             }
+            if seed::seed(&self.db, &self.redis, c).await?.done
+                || waited.elapsed() > SEEDER_WAIT
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Verify in the store: count this batch's codes Redis really holds.
         let mut present = 0i64;

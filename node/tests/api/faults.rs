@@ -655,3 +655,47 @@ async fn a_seeder_never_deletes_a_seed_lock_another_seeder_took_over() {
     let holder: Option<String> = r.get(k.seed_lock()).await.unwrap();
     assert_eq!(holder.as_deref(), Some("seeder-b"), "A deleted B's lock");
 }
+
+/// A code job whose campaign another seeder is rebuilding waits for that
+/// seeder to publish and then adds its own batch: the seeder may have paged
+/// past the new codes, and would otherwise leave them out of Redis (the
+/// job's report would then fail it, with every code in Postgres).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_job_during_another_seeders_rebuild_still_lands_its_codes_in_redis() {
+    if !redis_engine() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({"count": 100})).await;
+    let k = Keys::new(&id);
+    let mut r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Another seeder is mid-rebuild: it holds the lock, `ready` is gone, and
+    // it publishes (what it read before the job's codes existed) in 400 ms.
+    let _: () = r.del(k.ready()).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(k.seed_lock())
+        .arg("other-seeder")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    let publish = {
+        let (mut r, k) = (r.clone(), Keys::new(&id));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let _: () = r.set(k.ready(), 1).await.unwrap();
+            let _: () = r.del(k.seed_lock()).await.unwrap();
+        })
+    };
+    let job = app.generate(&id, json!({"count": 1000})).await;
+    publish.await.unwrap();
+    let free: i64 = r.scard(k.free()).await.unwrap();
+    assert_eq!(free, 1100, "codes missing from redis after {job}");
+}

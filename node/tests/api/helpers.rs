@@ -8,7 +8,6 @@ use coupon_testkit::{postgres::PgOptions, Issuer, PgServer, RedisServer};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 pub struct Stores {
@@ -57,12 +56,7 @@ impl TestApp {
         redis_url: &str,
         tweak: impl FnOnce(&mut NodeConfig),
     ) -> TestApp {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "t{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = format!("t{}", coupon_testkit::unique_tag());
         let db_url = pg.create_database(&name).expect("create database");
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
         let keydir = coupon_testkit::scratch_root().join(format!("keys-{name}"));

@@ -20,7 +20,7 @@ async fn call(app: &TestApp, token: &str) -> (StatusCode, Value) {
 }
 
 fn jwks_file(name: &str, body: &str) -> std::path::PathBuf {
-    let dir = coupon_testkit::scratch_root().join(format!("jwks-{}", std::process::id()));
+    let dir = coupon_testkit::scratch_root().join(format!("jwks-{}", coupon_testkit::unique_tag()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();

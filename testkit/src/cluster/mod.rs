@@ -235,11 +235,7 @@ impl LocalCluster {
                 let dir = if spec.persistent {
                     data.join(&host).join(format!("standby-{r}"))
                 } else {
-                    crate::scratch_root().join(format!(
-                        "sb-{}-{}-{r}",
-                        std::process::id(),
-                        crate::ports::free_port()
-                    ))
+                    crate::scratch_root().join(format!("sb-{}-{r}", crate::unique_tag()))
                 };
                 let (fsync, keep, r2) = (spec.fsync, spec.persistent, r.clone());
                 jobs.push((
