@@ -116,6 +116,34 @@ fn lease_lost() -> bool {
     false
 }
 
+/// A task adding each batch of new codes to the campaign's Redis free set;
+/// yields how many Redis holds (None: the claim engine keeps none).
+fn redis_writer(
+    state: &AppState,
+    c: &Campaign,
+) -> (
+    tokio::sync::mpsc::Sender<Vec<String>>,
+    tokio::task::JoinHandle<Option<i64>>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<String>>(4);
+    let (state, c) = (state.clone(), c.clone());
+    let task = tokio::spawn(async move {
+        let mut in_redis: Option<i64> = None;
+        while let Some(batch) = rx.recv().await {
+            match state.claim().codes_added(&c, &batch).await {
+                Ok(Some(n)) => *in_redis.get_or_insert(0) += n,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not add codes to redis");
+                    in_redis.get_or_insert(0);
+                }
+            }
+        }
+        in_redis
+    });
+    (tx, task)
+}
+
 async fn insert_all(
     state: &AppState,
     conn: &mut sqlx::PgConnection,
@@ -131,8 +159,10 @@ async fn insert_all(
         Spec::Pool { .. } => Vec::new(),
     };
     let mut done: i64 = 0;
-    let mut in_redis: Option<i64> = None;
     let mut in_bloom: i64 = 0;
+    // Redis learns each batch beside the next insert: Postgres, the slowest
+    // store, never waits for it (the report still waits for every answer).
+    let (to_redis, redis_task) = redis_writer(state, c);
     while done < total {
         let n = (total - done).min(BATCH as i64) as usize;
         let mut pending: Vec<(i64, Option<String>)> = (0..n)
@@ -141,7 +171,7 @@ async fn insert_all(
                 (first_seq + k as i64, users.get(k).cloned().flatten())
             })
             .collect();
-        for _ in 0..COLLISION_RETRIES {
+        for attempt in 0..COLLISION_RETRIES {
             if pending.is_empty() {
                 break;
             }
@@ -154,8 +184,14 @@ async fn insert_all(
             };
             let seqs: Vec<i64> = pending.iter().map(|p| p.0).collect();
             let intended: Vec<Option<String>> = pending.iter().map(|p| p.1.clone()).collect();
-            let stored =
-                codes::insert_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?;
+            // COPY first; a batch that collided goes again row by row.
+            let stored: Vec<i64> = if attempt == 0
+                && codes::copy_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?
+            {
+                seqs
+            } else {
+                codes::insert_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?
+            };
             let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
             let landed: Vec<String> = pending
                 .iter()
@@ -170,14 +206,8 @@ async fn insert_all(
                 .iter()
                 .filter(|c| state.codes().may_contain(c))
                 .count() as i64;
-            match state.claim().codes_added(c, &landed).await {
-                Ok(Some(n)) => *in_redis.get_or_insert(0) += n,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not add codes to redis");
-                    in_redis.get_or_insert(0);
-                }
-            }
+            // The writer stops only if its task died; the count says so.
+            let _ = to_redis.send(landed).await;
             pending.retain(|p| !stored.contains(&p.0));
         }
         if !pending.is_empty() {
@@ -190,6 +220,10 @@ async fn insert_all(
         crate::bloom::bump_version(&state.redis()).await;
         jobs::progress(state.db(), job.as_str(), done).await?;
     }
+    drop(to_redis);
+    let in_redis = redis_task
+        .await
+        .map_err(|e| ApiError::Internal(format!("redis writer: {e}")))?;
     // Verify in the store, not in our own counter.
     let landed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM codes WHERE campaign_id = $1 AND seq BETWEEN $2 AND $3",
