@@ -66,9 +66,7 @@ impl RedisClaim {
                 }
                 break;
             }
-            if seed::seed(&self.db, &self.redis, c).await?.done
-                || waited.elapsed() > SEEDER_WAIT
-            {
+            if seed::seed(&self.db, &self.redis, c).await?.done || waited.elapsed() > SEEDER_WAIT {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
