@@ -2,6 +2,7 @@
 //! through the cluster's HTTP API; `--baseline` runs the same workload
 //! against a naive `SELECT … FOR UPDATE` counter in the same Postgres.
 
+use super::fire::Sample;
 use crate::clusterfile::{ClusterFile, FILE};
 use crate::stats::{ms, summary};
 use serde_json::{json, Value};
@@ -35,11 +36,6 @@ pub struct Args {
     write_requests: Option<PathBuf>,
     #[arg(long, env = "COUPONCTL_CONFIG", default_value = FILE)]
     cluster_file: PathBuf,
-}
-
-struct Sample {
-    outcome: String,
-    latency: Duration,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
@@ -121,72 +117,28 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         "burst: {} attempts, {} seats, concurrency {}, via {base}",
         a.attempts, a.seats, a.concurrency
     );
-    // One worker per concurrency slot, each with its own client (one
-    // keep-alive connection), taking the next request from a shared index.
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let clients: Vec<reqwest::Client> = (0..a.concurrency)
-        .map(|_| {
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .tcp_nodelay(true)
-                .build()
-        })
-        .collect::<Result<_, _>>()?;
-    // Warm each connection (and the campaign's caches) before timing.
-    for c in &clients {
-        let _ = c.get(format!("{base}/livez")).send().await;
+    // One keep-alive connection per concurrency slot, opened before the
+    // clock starts.
+    let target = Arc::new(super::fire::Target::parse(&url)?);
+    let mut senders = Vec::with_capacity(a.concurrency);
+    for _ in 0..a.concurrency {
+        senders.push(super::fire::connect(&target).await?);
     }
+    let prepared: Arc<Vec<super::fire::Prepared>> = Arc::new(
+        requests
+            .iter()
+            .map(|(token, key, body)| {
+                Ok(super::fire::Prepared {
+                    authorization: token.parse()?,
+                    key: key.parse()?,
+                    body: bytes::Bytes::from(body.clone()),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    );
     let meter = super::cpu::Meter::start(server_procs(&cluster, &a.region));
     let started = Instant::now();
-    let workers: Vec<_> = clients
-        .into_iter()
-        .map(|http| {
-            let (next, requests, url) = (next.clone(), requests.clone(), url.clone());
-            tokio::spawn(async move {
-                let mut out = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((token, key, body)) = requests.get(i) else {
-                        return out;
-                    };
-                    let t = Instant::now();
-                    let r = http
-                        .post(&url)
-                        .header("authorization", token)
-                        .header("idempotency-key", key)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    let outcome = match r {
-                        Ok(r) => {
-                            let s = r.status().as_u16();
-                            // Only the status is read for the common answers;
-                            // the body is drained so the connection is reused.
-                            let bytes = r.bytes().await.unwrap_or_default();
-                            match s {
-                                201 | 410 => s.to_string(),
-                                _ => {
-                                    let v: Value =
-                                        serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                                    format!("{s} {}", v["code"].as_str().unwrap_or("?"))
-                                }
-                            }
-                        }
-                        Err(e) => format!("transport error: {e}"),
-                    };
-                    out.push(Sample {
-                        outcome,
-                        latency: t.elapsed(),
-                    });
-                }
-            })
-        })
-        .collect();
-    let mut samples = Vec::with_capacity(a.attempts);
-    for w in workers {
-        samples.extend(w.await?);
-    }
+    let samples = super::fire::fire(target, senders, prepared).await?;
     let wall = started.elapsed();
     let spent = meter.spent();
     let rate = a.attempts as f64 / wall.as_secs_f64();

@@ -5,6 +5,7 @@ mod burst;
 mod codegen;
 mod commit;
 mod cpu;
+mod fire;
 mod pool;
 pub mod regions;
 mod slot_move;
