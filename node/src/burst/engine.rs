@@ -34,6 +34,8 @@ pub struct RedisClaim {
     /// periodic reconciler; bounded, and only ids: the reconciler reads
     /// each campaign afresh, so it never publishes a stale state.
     pub(super) touched: Mutex<HashMap<String, Instant>>,
+    /// The replay check every refusal makes, batched.
+    replays: crate::redeem::replay_batch::ReplayReader,
 }
 
 enum Verdict {
@@ -83,6 +85,7 @@ impl RedisClaim {
             metrics.add("coupon_claim_fallback_total", &[("reason", reason)], 0);
         }
         let engine = Arc::new(RedisClaim {
+            replays: crate::redeem::replay_batch::ReplayReader::spawn(db.clone()),
             db,
             redis,
             metrics,
@@ -185,7 +188,7 @@ impl RedisClaim {
                 // marker may be gone (flush, failover, expiry, a lost
                 // settle), so Postgres, which keeps every success, is asked
                 // before any refusal. One indexed read, no lock, no write.
-                if let Some(prior) = pg::replay_only(&self.db, req).await? {
+                if let Some(prior) = self.replays.prior(req).await? {
                     return Ok(RedeemOutcome {
                         redemption: prior,
                         replayed: true,

@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod pg;
 pub mod release;
+pub mod replay_batch;
 pub mod resolve;
 pub mod validate;
 

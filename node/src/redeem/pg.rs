@@ -159,7 +159,10 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
     Err(ApiError::Unavailable { what: "postgres" })
 }
 
-fn replay(prior: redemptions::Redemption, request_hash: &str) -> ApiResult<RedeemOutcome> {
+pub(crate) fn replay(
+    prior: redemptions::Redemption,
+    request_hash: &str,
+) -> ApiResult<RedeemOutcome> {
     if prior.request_hash != request_hash {
         return Err(ApiError::IdempotencyKeyReused);
     }

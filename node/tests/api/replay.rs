@@ -236,3 +236,75 @@ async fn a_key_is_scoped_to_the_caller_and_the_campaign() {
     let (s, r, _) = app.redeem("u1", "same", "SCOPEA", "o2").await;
     assert_problem(s, &r, 422, "idempotency_key_reused");
 }
+
+/// Refusals check Postgres for a prior success in batches: under 220
+/// concurrent refusals each retry still gets its own redemption back, a
+/// reused key with another body is still refused, and a fresh attempt is
+/// told the campaign is exhausted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refusals_each_get_their_own_replay_or_refusal() {
+    let app = TestApp::spawn().await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "BATCHREPLAY", "total_limit": 60}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let firsts = futures::future::join_all((0..60).map(|i| {
+        let app = &app;
+        async move {
+            app.redeem(
+                &format!("w{i}"),
+                &format!("k{i}"),
+                "BATCHREPLAY",
+                &format!("o{i}"),
+            )
+            .await
+        }
+    }))
+    .await;
+    for (s, b, _) in &firsts {
+        assert_eq!(*s, StatusCode::CREATED, "{b}");
+    }
+    // The replay markers are lost; Redis says "exhausted" to everyone now.
+    let mut r = redis().await;
+    lose_and_rebuild(&app, &mut r, id).await;
+    let asks = (0..220).map(|i| {
+        let app = &app;
+        async move {
+            match i {
+                0..60 => {
+                    let (u, k, o) = (format!("w{i}"), format!("k{i}"), format!("o{i}"));
+                    app.redeem(&u, &k, "BATCHREPLAY", &o).await
+                }
+                60..80 => {
+                    let j = i - 60;
+                    let (u, k) = (format!("w{j}"), format!("k{j}"));
+                    app.redeem(&u, &k, "BATCHREPLAY", "another-order").await
+                }
+                _ => {
+                    let u = format!("late{i}");
+                    app.redeem(&u, "fresh", "BATCHREPLAY", "o").await
+                }
+            }
+        }
+    });
+    let answers = futures::future::join_all(asks).await;
+    for (i, (s, b, h)) in answers.iter().enumerate() {
+        match i {
+            0..60 => assert_replayed(*s, b, h, &firsts[i].1),
+            60..80 => assert_eq!(
+                (*s, b["code"].as_str()),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("idempotency_key_reused")
+                ),
+                "{b}"
+            ),
+            _ => assert_eq!(
+                (*s, b["code"].as_str()),
+                (StatusCode::GONE, Some("exhausted")),
+                "{b}"
+            ),
+        }
+    }
+    assert_eq!(app.active_redemptions(id).await, 60);
+}

@@ -1,0 +1,104 @@
+//! Replay lookups for refusals, batched. Before any refusal the burst path
+//! asks Postgres whether the request's key already succeeded (its Redis
+//! marker may be gone: docs/architecture.md §4). Asked one query per
+//! request, that read was most of Postgres' CPU in a burst of losers (about
+//! 115 µs per attempt). Here every ask that arrives while a lookup is in
+//! flight joins the next one: one `UNNEST … JOIN` for up to [`BATCH`] keys.
+//! Still one fresh read per refusal, started after its Redis verdict, so a
+//! success committed before the verdict is always seen; an idle node pays
+//! no extra wait (a lone ask goes out at once).
+
+use super::RedeemRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::store::redemptions::{self, Redemption};
+use sqlx::{PgPool, Row};
+use tokio::sync::{mpsc, oneshot};
+
+/// Keys per lookup.
+const BATCH: usize = 256;
+
+struct Ask {
+    campaign_id: String,
+    user: String,
+    key: String,
+    reply: oneshot::Sender<ApiResult<Option<Redemption>>>,
+}
+
+#[derive(Clone)]
+pub struct ReplayReader {
+    tx: mpsc::Sender<Ask>,
+}
+
+impl ReplayReader {
+    pub fn spawn(db: PgPool) -> ReplayReader {
+        let (tx, mut rx) = mpsc::channel::<Ask>(BATCH * 16);
+        tokio::spawn(async move {
+            let mut asks = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut asks, BATCH).await > 0 {
+                let mut found = lookup(&db, &asks).await;
+                for (i, ask) in asks.drain(..).enumerate() {
+                    let answer = match &mut found {
+                        Ok(rows) => rows.remove(&i).unwrap_or(Ok(None)),
+                        Err(()) => Err(ApiError::Unavailable { what: "postgres" }),
+                    };
+                    let _ = ask.reply.send(answer);
+                }
+            }
+        });
+        ReplayReader { tx }
+    }
+
+    /// The prior success of `req`'s key, checked against its request hash
+    /// (a different body under the same key is refused, as on any replay).
+    pub async fn prior(&self, req: &RedeemRequest) -> ApiResult<Option<Redemption>> {
+        let (reply, answer) = oneshot::channel();
+        let ask = Ask {
+            campaign_id: req.campaign.campaign_id.clone(),
+            user: req.user.clone(),
+            key: req.key.as_str().to_owned(),
+            reply,
+        };
+        let unavailable = ApiError::Unavailable { what: "postgres" };
+        if self.tx.send(ask).await.is_err() {
+            return Err(unavailable);
+        }
+        match answer.await.map_err(|_| unavailable)?? {
+            Some(prior) => super::pg::replay(prior, &req.request_hash).map(|o| Some(o.redemption)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Rows found, by the ask's position in the batch; a row that cannot be
+/// read is that ask's error only.
+type Found = std::collections::HashMap<usize, ApiResult<Option<Redemption>>>;
+
+async fn lookup(db: &PgPool, asks: &[Ask]) -> Result<Found, ()> {
+    let campaigns: Vec<&str> = asks.iter().map(|a| a.campaign_id.as_str()).collect();
+    let users: Vec<&str> = asks.iter().map(|a| a.user.as_str()).collect();
+    let keys: Vec<&str> = asks.iter().map(|a| a.key.as_str()).collect();
+    let sql = format!(
+        "SELECT q.ask, {} FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+         WITH ORDINALITY AS q(c, u, k, ask) \
+         JOIN redemptions ON campaign_id = q.c AND user_id = q.u AND idempotency_key = q.k",
+        redemptions::COLUMNS
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&campaigns)
+        .bind(&users)
+        .bind(&keys)
+        .fetch_all(db)
+        .await
+        .map_err(|e| {
+            // Logged and mapped once, for the whole batch.
+            let _ = ApiError::from(e);
+        })?;
+    let mut found = Found::new();
+    for row in &rows {
+        let Ok(ask) = row.try_get::<i64, _>("ask") else {
+            return Err(());
+        };
+        found.insert((ask - 1) as usize, redemptions::from_row(row).map(Some));
+    }
+    Ok(found)
+}
