@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgPool, Row};
 const MAX_PICKS: usize = 24;
 
 /// Upper bound on a redeem transaction: an open one holds the events feed back.
-const STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '1500ms'";
+const BEGIN_BOUNDED: &str = "BEGIN; SET LOCAL statement_timeout = '1500ms'";
 
 /// What a faster claim engine already reserved; Postgres re-checks it.
 #[derive(Debug, Default, Clone)]
@@ -29,14 +29,12 @@ pub struct Hint {
 pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResult<RedeemOutcome> {
     let c = &req.campaign;
     let slot = c.slot;
-    let mut tx = db.begin().await?;
-    sqlx::query(STATEMENT_TIMEOUT).execute(&mut *tx).await?;
-    let epoch = slots::fence(&mut tx, slot, req.epoch).await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(req.key.lock_key(&c.campaign_id, &req.user))
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
+    // Round trips are most of a winner's Postgres cost: the timeout rides
+    // with BEGIN, the key's lock with the ownership read.
+    let mut tx = db.begin_with(BEGIN_BOUNDED).await?;
+    let key_lock = req.key.lock_key(&c.campaign_id, &req.user);
+    let (epoch, locked) = slots::fence_locking(&mut tx, slot, req.epoch, Some(key_lock)).await?;
+    if locked != Some(true) {
         return Err(ApiError::IdempotencyInFlight);
     }
     if let Some(prior) =

@@ -29,15 +29,35 @@ pub async fn fence(
     slot: u16,
     epoch: Option<i64>,
 ) -> Result<i64, ApiError> {
+    fence_locking(conn, slot, epoch, None).await.map(|(e, _)| e)
+}
+
+/// [`fence`], and in the same round trip as its ownership read, try the
+/// transaction-scoped advisory lock `key_lock` (a redeem's idempotency
+/// key): Some(false) when another transaction holds it. Reads that the key
+/// lock protects must come in later statements (a later snapshot).
+pub async fn fence_locking(
+    conn: &mut PgConnection,
+    slot: u16,
+    epoch: Option<i64>,
+    key_lock: Option<i64>,
+) -> Result<(i64, Option<bool>), ApiError> {
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
         .bind(SLOT_LOCK_CLASS)
         .bind(slot as i32)
         .execute(&mut *conn)
         .await?;
-    let row = sqlx::query("SELECT epoch, state FROM slot_ownership WHERE slot = $1")
-        .bind(slot as i32)
-        .fetch_optional(&mut *conn)
-        .await?;
+    // A statement after the lock: its snapshot sees any move that took the
+    // exclusive lock before us.
+    let row = sqlx::query(
+        "SELECT epoch, state, \
+         CASE WHEN $2::bigint IS NULL THEN NULL ELSE pg_try_advisory_xact_lock($2) END \
+         FROM slot_ownership WHERE slot = $1",
+    )
+    .bind(slot as i32)
+    .bind(key_lock)
+    .fetch_optional(&mut *conn)
+    .await?;
     let misdirected = |known: Option<i64>| ApiError::Misdirected {
         slot,
         owner: None,
@@ -46,11 +66,12 @@ pub async fn fence(
     let Some(row) = row else {
         return Err(misdirected(None));
     };
-    let (have, state): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    let (have, state, locked): (i64, String, Option<bool>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     if state != "active" || epoch.is_some_and(|e| e != have) {
         return Err(misdirected(Some(have)));
     }
-    Ok(have)
+    Ok((have, locked))
 }
 
 /// The slot an id (campaign, job) names; ids are validated before they are
