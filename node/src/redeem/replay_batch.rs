@@ -90,8 +90,8 @@ async fn lookup(db: &PgPool, asks: &[Ask]) -> Result<Found, ()> {
         .fetch_all(db)
         .await
         .map_err(|e| {
-            // Logged and mapped once, for the whole batch.
-            let _ = ApiError::from(e);
+            // Logged once for the whole batch; every waiter answers 503.
+            tracing::warn!(error = %e, asks = asks.len(), "batched replay lookup failed");
         })?;
     let mut found = Found::new();
     for row in &rows {

@@ -610,15 +610,7 @@ async fn a_code_job_that_dies_without_retiring_its_lease_stalls_the_bloom_filter
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeder_never_deletes_a_seed_lock_another_seeder_took_over() {
     let app = TestApp::spawn().await;
-    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
-    let id = c["campaign_id"].as_str().unwrap().to_owned();
-    app.generate(&id, json!({"count": 100000})).await;
-    let k = Keys::new(&id);
-    let mut r = redis::Client::open(stores().redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let (id, k, mut r) = pool_with_codes(&app, 100000).await;
     let _: () = r.del(k.ready()).await.unwrap();
     // Seeder A: the reconciler rebuilding the campaign (100,000 codes).
     let a = {
@@ -643,14 +635,7 @@ async fn a_seeder_never_deletes_a_seed_lock_another_seeder_took_over() {
     }
     assert!(seen, "seeder A never took the lock");
     // A's lock expired meanwhile and seeder B took it over.
-    let _: () = redis::cmd("SET")
-        .arg(k.seed_lock())
-        .arg("seeder-b")
-        .arg("PX")
-        .arg(60_000)
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    hold_seed_lock(&mut r, &k, "seeder-b").await;
     assert_eq!(a.await.unwrap(), StatusCode::OK);
     let holder: Option<String> = r.get(k.seed_lock()).await.unwrap();
     assert_eq!(holder.as_deref(), Some("seeder-b"), "A deleted B's lock");
@@ -666,26 +651,11 @@ async fn a_code_job_during_another_seeders_rebuild_still_lands_its_codes_in_redi
         return;
     }
     let app = TestApp::spawn().await;
-    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
-    let id = c["campaign_id"].as_str().unwrap().to_owned();
-    app.generate(&id, json!({"count": 100})).await;
-    let k = Keys::new(&id);
-    let mut r = redis::Client::open(stores().redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let (id, k, mut r) = pool_with_codes(&app, 100).await;
     // Another seeder is mid-rebuild: it holds the lock, `ready` is gone, and
     // it publishes (what it read before the job's codes existed) in 400 ms.
     let _: () = r.del(k.ready()).await.unwrap();
-    let _: () = redis::cmd("SET")
-        .arg(k.seed_lock())
-        .arg("other-seeder")
-        .arg("PX")
-        .arg(60_000)
-        .query_async(&mut r)
-        .await
-        .unwrap();
+    hold_seed_lock(&mut r, &k, "other-seeder").await;
     let publish = {
         let (mut r, k) = (r.clone(), Keys::new(&id));
         tokio::spawn(async move {
@@ -698,4 +668,33 @@ async fn a_code_job_during_another_seeders_rebuild_still_lands_its_codes_in_redi
     publish.await.unwrap();
     let free: i64 = r.scard(k.free()).await.unwrap();
     assert_eq!(free, 1100, "codes missing from redis after {job}");
+}
+
+/// A pool campaign with `count` generated codes, its Redis keys and a
+/// connection to the shared Redis.
+async fn pool_with_codes(
+    app: &TestApp,
+    count: u64,
+) -> (String, Keys, redis::aio::MultiplexedConnection) {
+    let c = app.campaign(json!({"kind": "pool", "code": null})).await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&id, json!({ "count": count })).await;
+    let r = redis::Client::open(stores().redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    (id.clone(), Keys::new(&id), r)
+}
+
+/// Another seeder holds the campaign's seed lock (for a minute).
+async fn hold_seed_lock(r: &mut redis::aio::MultiplexedConnection, k: &Keys, holder: &str) {
+    let _: () = redis::cmd("SET")
+        .arg(k.seed_lock())
+        .arg(holder)
+        .arg("PX")
+        .arg(60_000)
+        .query_async(r)
+        .await
+        .unwrap();
 }
