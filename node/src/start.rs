@@ -67,12 +67,14 @@ async fn build_on(
     db: sqlx::PgPool,
 ) -> Result<AppState, StartError> {
     crate::MIGRATOR.run(&db).await?;
-    let regional = crate::ownership::Regional::start(&cfg.regions, &cfg.region, db.clone())
-        .map_err(|e| StartError::Slots(e.to_string()))?;
+    let owned = crate::ownership::view::OwnedSlots::new();
+    let regional =
+        crate::ownership::Regional::start(&cfg.regions, &cfg.region, db.clone(), owned.clone())
+            .map_err(|e| StartError::Slots(e.to_string()))?;
     // With a raft map, ownership comes from the map (ownership::sync), never a bootstrap.
     if !regional.configured() {
-        let owned = parse_slots(&cfg.bootstrap_slots).map_err(StartError::Slots)?;
-        slots::bootstrap(&db, &owned).await?;
+        let mine = parse_slots(&cfg.bootstrap_slots).map_err(StartError::Slots)?;
+        slots::bootstrap(&db, &mine).await?;
     }
     let client = redis::Client::open(cfg.redis_url.0.as_str())?;
     // Short timeouts and quick reconnects: a dead or restarted Redis must
@@ -127,7 +129,7 @@ async fn build_on(
         metrics,
         body_limit: cfg.body_limit,
         regional,
-        owned: crate::ownership::view::OwnedSlots::new(),
+        owned,
         lease,
         commit_wait: Duration::from_millis(cfg.commit_wait_ms),
     });

@@ -61,6 +61,12 @@ pub struct Regional {
     maps: tokio::sync::OnceCell<MapClient>,
     keyring: Option<KeyRing>,
     synced_version: AtomicU64,
+    /// The node's in-memory copy of the table, and the reload of it that
+    /// must have happened before the node is ready: one started after the
+    /// sync's last commit (until then the copy may not show what the map
+    /// gave this region, and readiness would see no slot warming).
+    view: Arc<view::OwnedSlots>,
+    view_needed: AtomicU64,
 }
 
 impl Regional {
@@ -70,6 +76,7 @@ impl Regional {
         cfg: &RegionsConfig,
         region: &str,
         db: PgPool,
+        view: Arc<view::OwnedSlots>,
     ) -> Result<Arc<Regional>, RegionalError> {
         let keyring = match &cfg.service_keys_dir {
             Some(dir) => Some(KeyRing::load_dir(dir, region)?),
@@ -81,6 +88,8 @@ impl Regional {
             maps: tokio::sync::OnceCell::new(),
             keyring,
             synced_version: AtomicU64::new(0),
+            view,
+            view_needed: AtomicU64::new(0),
         });
         if r.configured {
             tokio::spawn(connect_and_sync(r.clone(), cfg.raft_urls.clone(), db));
@@ -117,7 +126,11 @@ impl Regional {
         if self.configured {
             if self.maps().is_none() {
                 out.push("ownership map (raft)");
-            } else if self.synced_version() == 0 {
+            } else if self.synced_version() == 0
+                || !self
+                    .view
+                    .loaded_since(self.view_needed.load(Ordering::Acquire))
+            {
                 out.push("slot ownership sync");
             }
         }

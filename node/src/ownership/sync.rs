@@ -27,6 +27,8 @@ pub async fn run(r: &Regional, maps: &MapClient, db: &PgPool) {
         let map = rx.borrow_and_update().clone();
         match apply(db, &r.region, &map).await {
             Ok(changed) => {
+                r.view_needed
+                    .store(r.view.upcoming_load(), Ordering::Release);
                 r.synced_version
                     .store(map.version.max(1), Ordering::Relaxed);
                 if changed > 0 {

@@ -34,6 +34,9 @@ pub struct OwnedSlots {
     slots: Vec<AtomicU64>,
     /// False while the copy may be stale (listener down, never loaded).
     valid: AtomicBool,
+    /// Sequence numbers of reloads: the last one begun, the newest stored.
+    begun: AtomicU64,
+    stored: AtomicU64,
 }
 
 /// One slot whose row changed.
@@ -57,6 +60,8 @@ impl OwnedSlots {
         Arc::new(OwnedSlots {
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             valid: AtomicBool::new(false),
+            begun: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
         })
     }
 
@@ -167,13 +172,30 @@ async fn rows(db: &PgPool) -> Result<BTreeMap<u16, Held>, sqlx::Error> {
 
 /// First load, before the node serves (slots are cold until warmed).
 pub async fn load(view: &OwnedSlots, db: &PgPool) -> Result<(), sqlx::Error> {
+    let seq = view.begin_load();
     let r = rows(db).await?;
     view.store(&r);
+    view.stored.fetch_max(seq, Ordering::AcqRel);
     view.valid.store(true, Ordering::Release);
     Ok(())
 }
 
 impl OwnedSlots {
+    fn begin_load(&self) -> u64 {
+        self.begun.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The sequence number the next reload will carry: a reload that reads
+    /// the table after whatever was committed before this call.
+    pub fn upcoming_load(&self) -> u64 {
+        self.begun.load(Ordering::Acquire) + 1
+    }
+
+    /// True once a reload numbered `seq` or later is in the copy.
+    pub fn loaded_since(&self, seq: u64) -> bool {
+        self.stored.load(Ordering::Acquire) >= seq
+    }
+
     /// Active slots not yet warm (readiness names them).
     pub fn warming(&self) -> usize {
         (0..SLOTS as u16)
@@ -205,9 +227,11 @@ pub async fn follow(
             continue;
         }
         loop {
+            let seq = view.begin_load();
             match rows(&db).await {
                 Ok(r) => {
                     let c = view.store(&r);
+                    view.stored.fetch_max(seq, Ordering::AcqRel);
                     view.valid.store(true, Ordering::Release);
                     if !c.is_empty() && changed.send(c).is_err() {
                         return;
@@ -230,5 +254,23 @@ pub async fn follow(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_reload_begun_after_the_sync_committed_makes_the_copy_current() {
+        let v = OwnedSlots::new();
+        // A reload that had begun (and read the table) before the commit.
+        let early = v.begin_load();
+        let needed = v.upcoming_load();
+        v.stored.fetch_max(early, Ordering::AcqRel);
+        assert!(!v.loaded_since(needed), "an earlier read counted as current");
+        let later = v.begin_load();
+        v.stored.fetch_max(later, Ordering::AcqRel);
+        assert!(v.loaded_since(needed));
     }
 }
