@@ -268,7 +268,10 @@ mod tests {
         let early = v.begin_load();
         let needed = v.upcoming_load();
         v.stored.fetch_max(early, Ordering::AcqRel);
-        assert!(!v.loaded_since(needed), "an earlier read counted as current");
+        assert!(
+            !v.loaded_since(needed),
+            "an earlier read counted as current"
+        );
         let later = v.begin_load();
         v.stored.fetch_max(later, Ordering::AcqRel);
         assert!(v.loaded_since(needed));
