@@ -8,11 +8,34 @@ use crate::error::RouterError;
 use crate::plan::{plan, RouteKey, Target};
 use crate::state::{AppState, Hint, PeerStatus};
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coupon_core::service_token::{SERVICE_AUTH_FAILED_HEADER, SERVICE_TOKEN_HEADER};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 use std::time::{Duration, Instant};
+
+/// The pooled HTTP/1.1 client the router forwards with.
+pub type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+pub fn client(connect_timeout: Duration) -> Client {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// A node's whole answer (read within the forward timeout).
+pub struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
 
 pub const SLOT_EPOCH_HEADER: &str = "coupon-slot-epoch";
 /// Request headers passed to the node as they came.
@@ -63,14 +86,14 @@ async fn forward_planned(
     let mut target = plan(state, key)?;
     for attempt in 0..2 {
         let resp = send(state, &target, out).await?;
-        if resp.status() != StatusCode::MISDIRECTED_REQUEST {
-            return relay(state, &target, resp).await;
+        if resp.status != StatusCode::MISDIRECTED_REQUEST {
+            return Ok(relay(state, &target, resp));
         }
         state.metrics.inc(
             "coupon_router_misdirected_total",
             &[("region", &target.region)],
         );
-        let problem: Value = resp.json().await.unwrap_or(Value::Null);
+        let problem: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let slot = target.slot.unwrap_or(u16::MAX);
         tracing::info!(region = %state.region(), slot, to = %target.region, hint = %problem, "421 from node");
         if attempt == 1 || problem["state"] == "moving" || target.moving {
@@ -107,11 +130,7 @@ async fn forward_planned(
     unreachable!("the loop returns on its second pass")
 }
 
-async fn send(
-    state: &AppState,
-    t: &Target,
-    out: &Outgoing,
-) -> Result<reqwest::Response, RouterError> {
+async fn send(state: &AppState, t: &Target, out: &Outgoing) -> Result<Answer, RouterError> {
     let unreachable = |detail: String| RouterError::OwnerUnreachable {
         region: t.region.clone(),
         detail,
@@ -131,13 +150,9 @@ async fn send(
         }
     };
     let timeout = state.cfg.timeout_for(&t.region);
-    let mut rb = state
-        .http
-        .request(
-            out.method.clone(),
-            format!("{}{}", t.node, out.path_and_query),
-        )
-        .timeout(timeout)
+    let mut rb = hyper::Request::builder()
+        .method(out.method.clone())
+        .uri(format!("{}{}", t.node, out.path_and_query))
         .header(SERVICE_TOKEN_HEADER, state.signer.token(&t.region));
     for name in FORWARDED {
         if let Some(v) = out.headers.get(name) {
@@ -147,18 +162,45 @@ async fn send(
     if let Some(e) = t.epoch {
         rb = rb.header(SLOT_EPOCH_HEADER, e);
     }
+    let req = rb
+        .body(Full::new(out.body.clone()))
+        .map_err(|e| unreachable(format!("cannot build the request: {e}")))?;
     let started = Instant::now();
-    let res = rb.body(out.body.clone()).send().await;
+    // The whole answer, body included, within the region's timeout.
+    let exchange = async {
+        let resp = state.fwd.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                ("connect", e.to_string())
+            } else {
+                ("transport", e.to_string())
+            }
+        })?;
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| ("transport", format!("answer cut short: {e}")))?
+            .to_bytes();
+        Ok::<_, (&str, String)>(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    let res = match tokio::time::timeout(timeout, exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(("timeout", "no answer in time".to_owned())),
+    };
     let ms = started.elapsed().as_secs_f64() * 1e3;
     state
         .metrics
         .observe_ms("coupon_router_forward_ms", &[("region", &t.region)], ms);
     match res {
         Ok(r)
-            if r.status() == StatusCode::UNAUTHORIZED
-                && r.headers().contains_key(SERVICE_AUTH_FAILED_HEADER) =>
+            if r.status == StatusCode::UNAUTHORIZED
+                && r.headers.contains_key(SERVICE_AUTH_FAILED_HEADER) =>
         {
-            let why = r.text().await.unwrap_or_default();
+            let why = String::from_utf8_lossy(&r.body).into_owned();
             tracing::error!(region = %state.region(), peer = %t.region, %why, "peer rejected our service token");
             state.metrics.inc(
                 "coupon_router_peer_auth_rejected_total",
@@ -173,19 +215,12 @@ async fn send(
             ))
         }
         Ok(r) => Ok(r),
-        Err(e) => {
-            let why = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "transport"
-            };
+        Err((why, error)) => {
             state.metrics.inc(
                 "coupon_router_owner_unreachable_total",
                 &[("region", &t.region), ("why", why)],
             );
-            tracing::warn!(region = %state.region(), owner = %t.region, slot = ?t.slot, error = %e, "owner unreachable");
+            tracing::warn!(region = %state.region(), owner = %t.region, slot = ?t.slot, %error, "owner unreachable");
             Err(unreachable(format!(
                 "no answer from its node within {} ms ({why})",
                 timeout.as_millis()
@@ -195,31 +230,17 @@ async fn send(
 }
 
 /// The node's answer, status, headers (incl. `Coupon-Region`) and body.
-async fn relay(
-    state: &AppState,
-    t: &Target,
-    resp: reqwest::Response,
-) -> Result<Response, RouterError> {
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| RouterError::OwnerUnreachable {
-            region: t.region.clone(),
-            detail: format!("answer cut short: {e}"),
-        })?;
+fn relay(state: &AppState, t: &Target, resp: Answer) -> Response {
     state.metrics.inc(
         "coupon_router_forwarded_total",
-        &[("region", &t.region), ("status", status.as_str())],
+        &[("region", &t.region), ("status", resp.status.as_str())],
     );
-    let mut out = Response::new(Body::from(body));
-    *out.status_mut() = status;
-    for (name, value) in headers.iter() {
+    let mut out = Response::new(Body::from(resp.body));
+    *out.status_mut() = resp.status;
+    for (name, value) in resp.headers.iter() {
         if !HOP_BY_HOP.contains(&name.as_str()) {
-            out.headers_mut()
-                .append(HeaderName::from(name), value.clone());
+            out.headers_mut().append(name.clone(), value.clone());
         }
     }
-    Ok(out)
+    out
 }

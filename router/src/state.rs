@@ -39,6 +39,8 @@ pub struct Inner {
     pub hints: Mutex<HashMap<u16, Hint>>,
     pub signer: Signer,
     pub http: reqwest::Client,
+    /// Forwarding to nodes: pooled keep-alive HTTP/1.1 connections.
+    pub fwd: crate::forward::Client,
     pub in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
     pub peers: Mutex<BTreeMap<String, (Instant, PeerStatus)>>,
     pub metrics: Metrics,
@@ -61,7 +63,9 @@ impl AppState {
             .tcp_nodelay(true)
             .build()
             .expect("reqwest client");
+        let fwd = crate::forward::client(Duration::from_millis(cfg.connect_timeout_ms));
         let state = AppState(Arc::new(Inner {
+            fwd,
             cfg,
             maps: OnceCell::new(),
             hints: Mutex::default(),
