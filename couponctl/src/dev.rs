@@ -94,8 +94,17 @@ async fn up(
     nodes_per_region: usize,
 ) -> anyhow::Result<()> {
     let root = std::env::current_dir()?.join(DIR);
+    let data = root.join("data");
+    let layout = serde_json::json!({"regions": regions, "nodes_per_region": nodes_per_region, "latency": latency});
     if fresh {
-        let _ = std::fs::remove_dir_all(root.join("data"));
+        let _ = std::fs::remove_dir_all(&data);
+    } else if let Some(why) = not_resumable(&data, &layout) {
+        let aside = root.join(format!("data.old-{}", unix_secs()));
+        std::fs::rename(&data, &aside).context("moving the old cluster data aside")?;
+        println!(
+            "the kept cluster cannot start again as asked ({why}); starting a new one, the old data is in {} (delete it when done)",
+            aside.display()
+        );
     }
     std::fs::create_dir_all(&root)?;
     let issuer = Issuer::load(&root.join("dev-issuer.pem"), DEV_ISS, DEV_AUD)
@@ -136,6 +145,7 @@ async fn up(
     let file: ClusterFile = serde_json::from_value(cluster.cluster_file(issuer_block.clone()))
         .context("cluster file shape")?;
     file.save(Path::new(FILE))?;
+    std::fs::write(data.join(LAYOUT), layout.to_string())?;
     for (name, r) in &cluster.regions {
         let nodes: Vec<String> = r.nodes().map(|n| n.url()).collect();
         println!(
@@ -184,6 +194,7 @@ async fn heal(cluster: &mut LocalCluster) -> anyhow::Result<()> {
         if !taken_over {
             continue;
         }
+        std::fs::write(cluster.root.join("data").join(ROLES_MOVED), &r)?;
         let revived = cluster.revive(&r).await?;
         if revived > 0 {
             println!("[{r}] {revived} process(es) of the lost region restarted");
@@ -193,6 +204,37 @@ async fn heal(cluster: &mut LocalCluster) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the kept cluster was started as (regions, nodes per region).
+const LAYOUT: &str = "layout.json";
+/// Written once a region's primary role moved: the local cluster starts
+/// every region's home database as its primary, which that layout breaks.
+const ROLES_MOVED: &str = "primary-roles-moved";
+
+/// Why the cluster kept in `data` cannot start again as `layout`: its map
+/// names the old layout's processes, and a takeover's roles are not the
+/// start-up ones.
+fn not_resumable(data: &Path, layout: &serde_json::Value) -> Option<String> {
+    if let Ok(r) = std::fs::read_to_string(data.join(ROLES_MOVED)) {
+        return Some(format!("region {r} was taken over in an earlier run"));
+    }
+    if !data.exists() {
+        return None;
+    }
+    let Some(kept) = std::fs::read_to_string(data.join(LAYOUT))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+    else {
+        return Some("it never came up, or an older couponctl kept it".into());
+    };
+    (kept != *layout).then(|| format!("it was started as {kept}"))
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn wait_for_signal() {

@@ -16,7 +16,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Listens on a free loopback port and spreads connections over `upstreams`.
 /// Returns the address clients use; the balancer lives as long as the runtime.
 pub async fn start(upstreams: Vec<SocketAddr>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    start_on(0, upstreams).await
+}
+
+/// As [`start`], on `port` (0: any free one).
+pub async fn start_on(port: u16, upstreams: Vec<SocketAddr>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let upstreams = Arc::new(upstreams);
     let next = Arc::new(AtomicUsize::new(0));

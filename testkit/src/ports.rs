@@ -34,6 +34,16 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
+/// Marks `port` as taken (reused from an earlier run) so this process
+/// never hands it out again.
+pub fn claim(port: u16) {
+    HANDED
+        .lock()
+        .expect("ports lock")
+        .get_or_insert_with(HashSet::new)
+        .insert(port);
+}
+
 /// True once something accepts TCP connections on `port`.
 pub fn is_listening(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(

@@ -150,6 +150,14 @@ fn base_backup(primary_port: u16, dir: &Path, app_name: &str) -> Result<(), KitE
             String::from_utf8_lossy(&out.stderr)
         )));
     }
+    follow_primary(dir, primary_port, app_name)
+}
+
+/// Points the standby in `dir` at the primary on `primary_port` (again, on
+/// every start: a kept standby of the local cluster reaches its primary
+/// through a link whose port changes from run to run).
+fn follow_primary(dir: &Path, primary_port: u16, app_name: &str) -> Result<(), KitError> {
+    let slot = app_name.replace('-', "_");
     // Later lines win: name the standby, and never inherit the primary's
     // synchronous_standby_names (a promoted standby runs alone at first).
     let conf = format!(
@@ -249,6 +257,8 @@ impl PgServer {
     ) -> Result<PgServer, KitError> {
         if !dir.join("PG_VERSION").exists() {
             base_backup(primary_port, dir, app_name)?;
+        } else if dir.join("standby.signal").exists() {
+            follow_primary(dir, primary_port, app_name)?;
         }
         let mut s = PgServer {
             port: 0,

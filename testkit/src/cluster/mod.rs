@@ -11,6 +11,7 @@
 //! one Postgres and Redis behind a round-robin balancer (`balancer.rs`, the
 //! local stand-in for a Kubernetes Service); the map names the balancer.
 
+pub mod kept_ports;
 pub mod keys;
 pub mod links;
 pub mod proc;
@@ -183,6 +184,7 @@ impl LocalCluster {
             &ports_file,
             serde_json::to_string(&used).unwrap_or_default(),
         );
+        let mut kept = kept_ports::KeptPorts::load(data.join("region-ports.json"), spec.persistent);
         // Stores, in parallel (initdb copies and boots are slow).
         let mut stores = Vec::new();
         for r in &spec.regions {
@@ -195,7 +197,7 @@ impl LocalCluster {
         for (r, s) in spec.regions.iter().zip(stores) {
             let (pg, redis) = s.await.map_err(|e| KitError::Failed(e.to_string()))??;
             let node_ports: Vec<u16> = (0..spec.nodes_per_region.max(1))
-                .map(|_| crate::ports::free_port())
+                .map(|i| kept.port(&format!("{r}/node/{i}")))
                 .collect();
             // Several nodes: the map (and every router) names the balancer.
             let service = if node_ports.len() > 1 {
@@ -204,7 +206,7 @@ impl LocalCluster {
                     .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], *p)))
                     .collect();
                 Some(
-                    crate::balancer::start(ups)
+                    crate::balancer::start_on(kept.port(&format!("{r}/balancer")), ups)
                         .await
                         .map_err(crate::io("starting the node balancer"))?,
                 )
@@ -217,7 +219,7 @@ impl LocalCluster {
                 pg,
                 redis,
                 (node_ports, service, service_port),
-                crate::ports::free_port(),
+                kept.port(&format!("{r}/router")),
             ));
         }
         // Standby databases: a base backup of each primary, streaming
@@ -259,7 +261,8 @@ impl LocalCluster {
             }
             for (r, host, job) in jobs {
                 let (pg, redis) = job.await.map_err(|e| KitError::Failed(e.to_string()))??;
-                standby_dbs.insert(r, (host, pg, redis, crate::ports::free_port()));
+                let port = kept.port(&format!("{r}/standby-node"));
+                standby_dbs.insert(r, (host, pg, redis, port));
             }
             for (r, pg, _, _, _) in &started {
                 if standby_dbs.contains_key(r) {
@@ -279,6 +282,7 @@ impl LocalCluster {
                 v
             })
             .collect();
+        kept.save();
         raft::init_map(&raft[0].url(), &admin, &map_regions).await?;
         let mut regions = BTreeMap::new();
         for (r, pg, redis, (node_ports, node_service, service_port), router_port) in started {
