@@ -5,7 +5,7 @@
 
 use coupon_core::slot::fnv1a64;
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,10 @@ const BITS_PER_CODE: u64 = 15;
 const LOAD_PAGE: i64 = 50_000;
 /// How often the filter checks whether codes were issued elsewhere.
 const POLL: Duration = Duration::from_millis(500);
+/// How long a "no" waits for Redis to confirm it before asking Postgres.
+const CONFIRM_TIMEOUT: Duration = Duration::from_millis(250);
+/// The loaded version when Redis held none.
+const NO_VERSION: i64 = -1;
 /// Redis key bumped by every generation job at start, after each batch and
 /// at end.
 pub const VERSION_KEY: &str = "coupon:codes:version";
@@ -36,6 +40,8 @@ pub struct CodeFilter {
     bits: Vec<AtomicU64>,
     m: u64,
     complete: AtomicBool,
+    /// The [`VERSION_KEY`] the last complete load started at.
+    loaded: AtomicI64,
 }
 
 impl CodeFilter {
@@ -46,6 +52,7 @@ impl CodeFilter {
             bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             m,
             complete: AtomicBool::new(false),
+            loaded: AtomicI64::new(NO_VERSION),
         })
     }
 
@@ -76,9 +83,31 @@ impl CodeFilter {
         self.complete.store(false, Ordering::Release);
     }
 
-    /// A "no" means never issued: answer 404 without I/O.
+    /// A "no" from a complete filter: never issued as of the last load
+    /// (confirm it with [`CodeFilter::still_current`] before answering).
     pub fn rejects(&self, code: &str) -> bool {
         self.is_complete() && !self.may_contain(code)
+    }
+
+    /// Redis's word that no code was issued since the last load: its
+    /// version is the one loaded and no job holds a lease. A node learns of
+    /// another node's job only at its next poll, so without this a code a
+    /// peer had just issued (and reported done) could be answered 404 for
+    /// up to a poll interval. One Redis round trip per rejected probe still
+    /// spares Postgres every never-issued code.
+    pub async fn still_current(&self, redis: &redis::aio::ConnectionManager) -> bool {
+        let mut r = redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.get(VERSION_KEY)
+            .zcount(JOBS_KEY, crate::burst::reconcile::now_ms(), "+inf");
+        let probe = pipe.query_async::<(Option<i64>, Option<i64>)>(&mut r);
+        match tokio::time::timeout(CONFIRM_TIMEOUT, probe).await {
+            Ok(Ok((version, running))) => {
+                running.unwrap_or(0) == 0
+                    && version.unwrap_or(NO_VERSION) == self.loaded.load(Ordering::Acquire)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -194,6 +223,9 @@ pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::Conn
                     Ok(()) => {
                         since = Some(started);
                         loaded_version = version;
+                        filter
+                            .loaded
+                            .store(version.unwrap_or(NO_VERSION), Ordering::Release);
                         filter.complete.store(true, Ordering::Release);
                     }
                     Err(e) => {
@@ -211,16 +243,22 @@ async fn load(
     db: &PgPool,
     from: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), sqlx::Error> {
+    match from {
+        Some(from) => load_since(filter, db, from).await,
+        None => load_all(filter, db).await,
+    }
+}
+
+/// Every code, in pages along the primary key.
+async fn load_all(filter: &CodeFilter, db: &PgPool) -> Result<(), sqlx::Error> {
     let mut after = String::new();
     loop {
-        let page: Vec<String> = sqlx::query_scalar(
-            "SELECT code FROM codes WHERE code > $1 AND ($2::timestamptz IS NULL OR created_at >= $2) ORDER BY code LIMIT $3",
-        )
-        .bind(&after)
-        .bind(from)
-        .bind(LOAD_PAGE)
-        .fetch_all(db)
-        .await?;
+        let page: Vec<String> =
+            sqlx::query_scalar("SELECT code FROM codes WHERE code > $1 ORDER BY code LIMIT $2")
+                .bind(&after)
+                .bind(LOAD_PAGE)
+                .fetch_all(db)
+                .await?;
         let Some(last) = page.last() else {
             return Ok(());
         };
@@ -229,6 +267,24 @@ async fn load(
             filter.insert(code);
         }
     }
+}
+
+/// The codes created since `from`, streamed in one query: the BRIN index
+/// on `created_at` (migration 0007) reads only the recent block ranges, so
+/// the cost follows the new codes, not the table.
+async fn load_since(
+    filter: &CodeFilter,
+    db: &PgPool,
+    from: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    use futures::TryStreamExt;
+    let mut rows = sqlx::query_scalar::<_, String>("SELECT code FROM codes WHERE created_at >= $1")
+        .bind(from)
+        .fetch(db);
+    while let Some(code) = rows.try_next().await? {
+        filter.insert(&code);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -52,10 +52,18 @@ async fn connect(cfg: &NodeConfig) -> Result<(crate::auth::Verifier, sqlx::PgPoo
         &cfg.tokens,
     )
     .await?;
+    // No JIT: it compiles plans for the few large counts (a job's
+    // verification, a Bloom load) in every parallel worker, tens of ms of
+    // CPU each, for queries that run in well under a second anyway.
+    let options = cfg
+        .database_url
+        .0
+        .parse::<sqlx::postgres::PgConnectOptions>()?
+        .options([("jit", "off")]);
     let db = PgPoolOptions::new()
         .max_connections(cfg.db_max_connections)
         .acquire_timeout(DB_ACQUIRE_TIMEOUT)
-        .connect(&cfg.database_url.0)
+        .connect_with(options)
         .await?;
     Ok((verifier, db))
 }

@@ -41,7 +41,9 @@ pub async fn resolve(state: &AppState, code: &Code) -> ApiResult<Resolved> {
             })
         }
         Code::Generated(g) => {
-            if state.codes().rejects(g.as_str()) {
+            if state.codes().rejects(g.as_str())
+                && state.codes().still_current(&state.redis()).await
+            {
                 state.metrics().inc("coupon_bloom_rejects_total", &[]);
                 return Err(ApiError::UnknownCode);
             }

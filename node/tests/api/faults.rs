@@ -483,6 +483,7 @@ fn clone_app(app: &TestApp) -> TestApp {
         issuer: app.issuer.clone(),
         db: app.db.clone(),
         db_url: app.db_url.clone(),
+        redis_url: app.redis_url.clone(),
     }
 }
 

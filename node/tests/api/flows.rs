@@ -343,3 +343,49 @@ async fn never_issued_codes_are_refused_by_the_bloom_filter_once_it_is_complete(
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
 }
+
+/// Refuses never-issued codes at `node` until its filter is complete (a
+/// bogus code counted as a Bloom reject), within a few seconds.
+async fn wait_bloom_complete(node: &TestApp, slot: coupon_core::Slot) {
+    for i in 0..100 {
+        let before = node.metric("coupon_bloom_rejects_total").await;
+        let bogus = coupon_core::GeneratedCode::random(slot, &mut rand::thread_rng());
+        let (s, b, _) = node
+            .redeem("prober", &format!("p{i}"), bogus.as_str(), "o")
+            .await;
+        assert_problem(s, &b, 404, "unknown_code");
+        if node.metric("coupon_bloom_rejects_total").await > before {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the peer's filter never became complete");
+}
+
+/// Two nodes of a region share one database: codes one of them generates
+/// reach the other's filter by its incremental load (the codes created
+/// since its last load), never as a false "unknown code".
+#[tokio::test]
+async fn codes_generated_on_one_node_are_known_to_its_peers_filter() {
+    let app = TestApp::spawn().await;
+    let peer = app.peer().await;
+    let c = app
+        .campaign(json!({"kind": "pool", "per_user_limit": 1}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let slot = coupon_core::Slot::new(c["slot"].as_u64().unwrap() as u16).unwrap();
+    wait_bloom_complete(&peer, slot).await;
+    let job = app.generate(id, json!({"count": 2000})).await;
+    assert_eq!(job["report"]["bloom"], 2000, "{job}");
+    wait_bloom_complete(&peer, slot).await;
+    let user = peer.user("checker");
+    for code in app.export(id).await {
+        let code = code["code"].as_str().unwrap();
+        let r = peer
+            .post("/v1/coupons/validate", Some(&user), &json!({"code": code}))
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{code} at the peer: {body}");
+    }
+}

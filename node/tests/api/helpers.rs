@@ -31,6 +31,8 @@ pub struct TestApp {
     pub db: PgPool,
     #[allow(dead_code)]
     pub db_url: String,
+    #[allow(dead_code)]
+    pub redis_url: String,
 }
 
 /// The claim engine these tests run on: the Redis burst path unless the
@@ -59,6 +61,29 @@ impl TestApp {
         let name = format!("t{}", coupon_testkit::unique_tag());
         let db_url = pg.create_database(&name).expect("create database");
         let issuer = Issuer::generate(DEV_ISS, DEV_AUD);
+        TestApp::node(db_url, redis_url, issuer, tweak).await
+    }
+
+    /// Another node on this one's database and Redis, as two replicas of a
+    /// region share them, trusting the same token issuer.
+    #[allow(dead_code)]
+    pub async fn peer(&self) -> TestApp {
+        TestApp::node(
+            self.db_url.clone(),
+            &self.redis_url,
+            self.issuer.clone(),
+            |_| {},
+        )
+        .await
+    }
+
+    async fn node(
+        db_url: String,
+        redis_url: &str,
+        issuer: Issuer,
+        tweak: impl FnOnce(&mut NodeConfig),
+    ) -> TestApp {
+        let name = format!("t{}", coupon_testkit::unique_tag());
         let keydir = coupon_testkit::scratch_root().join(format!("keys-{name}"));
         let (_, public) = issuer.write(&keydir, "issuer").expect("write keys");
         let mut cfg = NodeConfig::try_parse_from([
@@ -95,6 +120,7 @@ impl TestApp {
             issuer,
             db,
             db_url,
+            redis_url: redis_url.to_owned(),
         }
     }
 
