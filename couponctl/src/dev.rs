@@ -4,7 +4,7 @@
 use crate::clusterfile::{ClusterFile, DIR, FILE};
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use coupon_testkit::cluster::{Bins, ClusterSpec, LocalCluster};
+use coupon_testkit::cluster::{kept_ports, Bins, ClusterSpec, LocalCluster};
 use coupon_testkit::issuer::{DEV_AUD, DEV_ISS};
 use coupon_testkit::Issuer;
 use std::path::{Path, PathBuf};
@@ -228,7 +228,10 @@ fn not_resumable(data: &Path, layout: &serde_json::Value) -> Option<String> {
     else {
         return Some("it never came up, or an older couponctl kept it".into());
     };
-    (kept != *layout).then(|| format!("it was started as {kept}"))
+    if kept != *layout {
+        return Some(format!("it was started as {kept}"));
+    }
+    (!data.join(kept_ports::FILE).exists()).then(|| "its processes' ports were not kept".to_owned())
 }
 
 fn unix_secs() -> u64 {

@@ -96,19 +96,22 @@ impl CodeFilter {
     /// up to a poll interval. One Redis round trip per rejected probe still
     /// spares Postgres every never-issued code.
     pub async fn still_current(&self, redis: &redis::aio::ConnectionManager) -> bool {
-        let mut r = redis.clone();
-        let mut pipe = redis::pipe();
-        pipe.get(VERSION_KEY)
-            .zcount(JOBS_KEY, crate::burst::reconcile::now_ms(), "+inf");
-        let probe = pipe.query_async::<(Option<i64>, Option<i64>)>(&mut r);
-        match tokio::time::timeout(CONFIRM_TIMEOUT, probe).await {
-            Ok(Ok((version, running))) => {
-                running.unwrap_or(0) == 0
-                    && version.unwrap_or(NO_VERSION) == self.loaded.load(Ordering::Acquire)
-            }
-            _ => false,
-        }
+        matches!(probe(redis, CONFIRM_TIMEOUT).await,
+            Some((version, 0)) if version == self.loaded.load(Ordering::Acquire))
     }
+}
+
+/// Redis's view of code issuing: the current [`VERSION_KEY`] ([`NO_VERSION`]
+/// when absent) and how many jobs hold a live lease; None when Redis did
+/// not answer within `wait`.
+async fn probe(redis: &redis::aio::ConnectionManager, wait: Duration) -> Option<(i64, i64)> {
+    let mut r = redis.clone();
+    let mut pipe = redis::pipe();
+    pipe.get(VERSION_KEY)
+        .zcount(JOBS_KEY, crate::burst::reconcile::now_ms(), "+inf");
+    let answer = pipe.query_async::<(Option<i64>, Option<i64>)>(&mut r);
+    let (version, running) = tokio::time::timeout(wait, answer).await.ok()?.ok()?;
+    Some((version.unwrap_or(NO_VERSION), running.unwrap_or(0)))
 }
 
 /// A generation job's announcement to every node's filter (see
@@ -189,31 +192,21 @@ pub async fn bump_version(redis: &redis::aio::ConnectionManager) {
 /// holds a live lease anywhere, mark it incomplete and load what is new.
 pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::ConnectionManager) {
     tokio::spawn(async move {
-        let mut loaded_version: Option<i64> = None;
         let mut since: Option<chrono::DateTime<chrono::Utc>> = None;
         loop {
-            let mut r = redis.clone();
-            let mut pipe = redis::pipe();
-            pipe.get(VERSION_KEY)
-                .zcount(JOBS_KEY, crate::burst::reconcile::now_ms(), "+inf");
-            let probe = pipe.query_async::<(Option<i64>, Option<i64>)>(&mut r);
-            let state = tokio::time::timeout(POLL, probe)
-                .await
-                .ok()
-                .and_then(Result::ok);
-            let Some((version, running)) = state else {
+            let Some((version, running)) = probe(&redis, POLL).await else {
                 // Cannot tell whether codes were issued elsewhere: stop trusting "no".
                 filter.complete.store(false, Ordering::Release);
                 tokio::time::sleep(POLL).await;
                 continue;
             };
-            if running.unwrap_or(0) > 0 {
+            if running > 0 {
                 // A job is issuing codes somewhere: load once it is done.
                 filter.complete.store(false, Ordering::Release);
                 tokio::time::sleep(POLL).await;
                 continue;
             }
-            let stable = version == loaded_version && since.is_some();
+            let stable = since.is_some() && version == filter.loaded.load(Ordering::Acquire);
             if !stable {
                 filter.complete.store(false, Ordering::Release);
                 let started = chrono::Utc::now();
@@ -222,10 +215,7 @@ pub fn spawn_loader(filter: Arc<CodeFilter>, db: PgPool, redis: redis::aio::Conn
                 match load(&filter, &db, from).await {
                     Ok(()) => {
                         since = Some(started);
-                        loaded_version = version;
-                        filter
-                            .loaded
-                            .store(version.unwrap_or(NO_VERSION), Ordering::Release);
+                        filter.loaded.store(version, Ordering::Release);
                         filter.complete.store(true, Ordering::Release);
                     }
                     Err(e) => {

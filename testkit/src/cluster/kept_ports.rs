@@ -1,13 +1,17 @@
-//! Ports of a kept local cluster, reused when it starts again. The raft map
-//! (kept with the cluster's data) names every region's node, router and
-//! standby node by URL; a restart that picked new ports would leave the map
+//! Ports of a kept local cluster, reused when it starts again. Raft's
+//! membership stores its members' addresses, and the raft map (kept with
+//! the cluster's data) names every region's node, router and standby node
+//! by URL; a restart that picked new ports would leave the map
 //! pointing at processes that no longer exist, and no region could reach
 //! another.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Ports by role (`us/router`, `us/node/0`, …); new roles get free ports.
+/// The file, in the cluster's data folder.
+pub const FILE: &str = "ports.json";
+
+/// Ports by role (`raft/1`, `us/router`, `us/node/0`, …); new roles get free ports.
 pub struct KeptPorts {
     file: Option<PathBuf>,
     ports: BTreeMap<String, u16>,

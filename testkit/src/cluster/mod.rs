@@ -156,15 +156,8 @@ impl LocalCluster {
         let admin = keys::secret(&spec.root, "raft-admin-token")?;
         let lease_token = keys::secret(&spec.root, "raft-lease-token")?;
         let data = spec.root.join("data");
-        let ports_file = data.join("raft-ports.json");
-        let ports = if spec.persistent {
-            std::fs::read_to_string(&ports_file)
-                .ok()
-                .and_then(|s| serde_json::from_str(&s).ok())
-        } else {
-            None
-        };
         std::fs::create_dir_all(&data).map_err(crate::io("creating data dir"))?;
+        let mut kept = kept_ports::KeptPorts::load(data.join(kept_ports::FILE), spec.persistent);
         let raft = raft::start(
             &raft::RaftOpts {
                 root: &data,
@@ -174,17 +167,15 @@ impl LocalCluster {
                 admin: &admin,
                 lease_token: &lease_token,
                 fast: spec.fast_raft,
-                ports,
+                ports: (1..=raft::MEMBERS)
+                    .map(|i| kept.port(&format!("raft/{i}")))
+                    .collect(),
             },
             &links,
         )
         .await?;
-        let used: Vec<u16> = raft.iter().map(|m| m.port).collect();
-        let _ = std::fs::write(
-            &ports_file,
-            serde_json::to_string(&used).unwrap_or_default(),
-        );
-        let mut kept = kept_ports::KeptPorts::load(data.join("region-ports.json"), spec.persistent);
+        // Raft keeps its members' addresses even if the rest fails to start.
+        kept.save();
         // Stores, in parallel (initdb copies and boots are slow).
         let mut stores = Vec::new();
         for r in &spec.regions {

@@ -22,8 +22,9 @@ pub struct RaftOpts<'a> {
     pub lease_token: &'a str,
     /// Test timing (150 ms heartbeat, 0.75–1.5 s election) instead of cross-region.
     pub fast: bool,
-    /// Listen ports from an earlier run (membership stores addresses).
-    pub ports: Option<Vec<u16>>,
+    /// Listen ports, one per member (kept from an earlier run: membership
+    /// stores addresses).
+    pub ports: Vec<u16>,
 }
 
 /// Region of member `id` (1-based).
@@ -33,10 +34,7 @@ pub fn member_region(regions: &[String], id: u64) -> String {
 
 /// Starts the members; returns them and the address each advertises.
 pub async fn start(o: &RaftOpts<'_>, links: &Links) -> Result<Vec<Proc>, KitError> {
-    let ports: Vec<u16> = match &o.ports {
-        Some(p) => p.clone(),
-        None => (0..MEMBERS).map(|_| crate::ports::free_port()).collect(),
-    };
+    let ports = &o.ports;
     let member_regions: Vec<String> = (1..=MEMBERS).map(|i| member_region(o.regions, i)).collect();
     let mut advertised = Vec::new();
     for id in 1..=MEMBERS {
