@@ -73,6 +73,9 @@ pub struct Key {
     pub kid: Option<String>,
     pub alg: Algorithm,
     pub key: DecodingKey,
+    /// The raw Ed25519 key of an EdDSA key: its signatures are checked in
+    /// batches ([`super::ed25519`]), not through `key`.
+    pub ed: Option<ed25519_dalek::VerifyingKey>,
 }
 
 /// Parses `EdDSA,ES256,RS256` into an allow-list.
@@ -147,10 +150,23 @@ pub fn parse_jwks(text: &[u8], allowed: &[Algorithm], what: &str) -> Result<Vec<
             tracing::warn!(jwks = %what, "JWKS has more than {MAX_JWKS_KEYS} usable keys; ignoring the rest");
             break;
         }
+        let ed = match &jwk.algorithm {
+            AlgorithmParameters::OctetKeyPair(p) if alg == Algorithm::EdDSA => {
+                match super::ed25519::key_from_jwk_x(&p.x) {
+                    Some(k) => Some(k),
+                    None => {
+                        tracing::warn!(jwks = %what, kid = ?jwk.common.key_id, "skipping a malformed Ed25519 JWK");
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
         out.push(Key {
             kid: jwk.common.key_id.clone(),
             alg,
             key,
+            ed,
         });
     }
     Ok(out)
@@ -185,11 +201,13 @@ impl IssuerKeys {
                     path: path.display().to_string(),
                     source,
                 })?;
+            let ed = super::ed25519::key_from_pem(&text);
             if allowed.contains(&Algorithm::EdDSA) {
                 fixed.push(Arc::new(Key {
                     kid: None,
                     alg: Algorithm::EdDSA,
                     key,
+                    ed,
                 }));
             }
         }

@@ -6,6 +6,7 @@
 //! `exp` ([`cache`]).
 
 pub mod cache;
+pub mod ed25519;
 pub mod keys;
 pub mod verifier;
 
