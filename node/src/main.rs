@@ -5,6 +5,11 @@ use clap::Parser;
 use coupon_node::config::NodeConfig;
 use coupon_node::start;
 
+// glibc malloc (with its free-list consolidation) was about a fifth of the
+// node's CPU in a burst: docs/benchmarks.md.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -74,6 +74,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Redis claims on the burst path, by result (claimed, given_back).",
     ),
     (
+        "coupon_group_commit_total",
+        Kind::Counter,
+        "Winners of shared campaigns by how they were committed: grouped (several to a transaction) or alone.",
+    ),
+    (
         "coupon_claim_fallback_total",
         Kind::Counter,
         "Redeems that fell back to the Postgres-only path, by reason.",

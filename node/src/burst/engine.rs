@@ -36,6 +36,8 @@ pub struct RedisClaim {
     pub(super) touched: Mutex<HashMap<String, Instant>>,
     /// The replay check every refusal makes, batched.
     replays: crate::redeem::replay_batch::ReplayReader,
+    /// Winners of shared campaigns, committed several to a transaction.
+    groups: crate::redeem::group_commit::GroupCommitter,
 }
 
 enum Verdict {
@@ -86,6 +88,7 @@ impl RedisClaim {
         }
         let engine = Arc::new(RedisClaim {
             replays: crate::redeem::replay_batch::ReplayReader::spawn(db.clone()),
+            groups: crate::redeem::group_commit::GroupCommitter::spawn(db.clone(), metrics.clone()),
             db,
             redis,
             metrics,
@@ -231,7 +234,7 @@ impl RedisClaim {
                 pool_code: Some(claimed.clone()),
             },
         };
-        match pg::redeem_tx(&self.db, req, hint).await {
+        match self.commit(req, hint).await {
             Ok(out) if out.replayed => {
                 self.give_back_checked(&k, &member, &claimed, req).await;
                 Ok(out)
@@ -260,6 +263,19 @@ impl RedisClaim {
                 Err(e)
             }
         }
+    }
+
+    /// The Postgres commit of a claim: a seat of a shared campaign joins a
+    /// group of winners; anything else, or a member its group could not
+    /// settle, commits alone.
+    async fn commit(&self, req: &RedeemRequest, hint: Hint) -> ApiResult<RedeemOutcome> {
+        use crate::redeem::group_commit::Grouped;
+        if let (Target::Shared, Some(seat)) = (&req.target, hint.seat_no) {
+            if let Grouped::Done(out) = self.groups.redeem(req, seat).await {
+                return Ok(*out);
+            }
+        }
+        pg::redeem_tx(&self.db, req, hint).await
     }
 
     /// Gives the claim back, but re-lists its seat or code only if Postgres

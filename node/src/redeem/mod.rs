@@ -2,6 +2,7 @@
 //! gate the campaign, claim through the pluggable engine, commit in Postgres.
 
 pub mod claim;
+pub mod group_commit;
 pub mod pg;
 pub mod release;
 pub mod replay_batch;

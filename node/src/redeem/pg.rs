@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgPool, Row};
 const MAX_PICKS: usize = 24;
 
 /// Upper bound on a redeem transaction: an open one holds the events feed back.
-const BEGIN_BOUNDED: &str = "BEGIN; SET LOCAL statement_timeout = '1500ms'";
+pub(crate) const BEGIN_BOUNDED: &str = "BEGIN; SET LOCAL statement_timeout = '1500ms'";
 
 /// What a faster claim engine already reserved; Postgres re-checks it.
 #[derive(Debug, Default, Clone)]

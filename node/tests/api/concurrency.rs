@@ -224,3 +224,110 @@ async fn two_thousand_users_racing_for_named_pool_codes_use_each_once() {
     assert_eq!((wins, dup), (500, 1500));
     assert_eq!(app.active_redemptions(&id).await, 500);
 }
+
+/// Winners of a shared campaign are committed several to a transaction
+/// (`redeem/group_commit.rs`). 150 users with a per-user cap of 2 each send
+/// three keys at once, and resend the first: each user ends with exactly
+/// two uses, every 201 is the caller's own row with its own event in the
+/// outbox, every replay is its key's original, and on the Redis engine the
+/// groups carried winners (about half here: a user's third key, refused by
+/// Redis' per-user count, is re-checked in Postgres alone and may win there
+/// before the group commits, which then sends its clashing member alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_winners_get_their_own_rows_events_and_replays() {
+    let app = Arc::new(TestApp::spawn().await);
+    let c = app
+        .campaign(
+            json!({"kind": "shared", "code": "GROUPED2", "total_limit": 1000, "per_user_limit": 2}),
+        )
+        .await;
+    let id = c["campaign_id"].as_str().unwrap().to_owned();
+    // Request i: user i / 4, keys 0, 1, 2 and key 0 again.
+    let user_of = |i: usize| format!("g-user-{}", i / 4);
+    let key_of = |i: usize| format!("g-key-{}-{}", i / 4, (i % 4) % 3);
+    let results = burst(&app, 600, user_of, key_of, "GROUPED2").await;
+    let t = tally(&results);
+    assert_eq!(t.get("201"), Some(&300), "{t:?}");
+    let allowed = [
+        "201",
+        "200 replayed",
+        "409 already_redeemed",
+        "409 idempotency_in_flight",
+    ];
+    assert!(t.keys().all(|k| allowed.contains(&k.as_str())), "{t:?}");
+
+    let mut won: HashMap<String, Value> = HashMap::new();
+    for (i, (s, body, _)) in results.iter().enumerate() {
+        if *s == StatusCode::CREATED {
+            assert_eq!(
+                body["user_id"],
+                user_of(i),
+                "a 201 carries the caller's own row"
+            );
+            won.insert(key_of(i), body.clone());
+        }
+    }
+    for (i, (_, body, replayed)) in results.iter().enumerate() {
+        if *replayed {
+            assert_eq!(
+                Some(body),
+                won.get(&key_of(i)),
+                "a replay answers its key's original"
+            );
+        }
+    }
+    let per_user: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT user_id, count(*), count(DISTINCT use_no) FROM redemptions \
+         WHERE campaign_id = $1 AND released_at IS NULL GROUP BY user_id",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(per_user.len(), 150);
+    assert!(
+        per_user.iter().all(|(_, n, uses)| *n == 2 && *uses == 2),
+        "{per_user:?}"
+    );
+
+    // One event per redemption, carrying that redemption.
+    let events: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT event_id, data FROM outbox WHERE campaign_id = $1 AND type = 'coupon.redeemed'",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 300);
+    let rows: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT redemption_id, user_id FROM redemptions WHERE campaign_id = $1",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    for (event_id, data) in &events {
+        let rid = data["redemption_id"].as_str().unwrap();
+        assert_eq!(event_id, &format!("{rid}:coupon.redeemed"));
+        assert_eq!(
+            data["user_id"].as_str(),
+            rows.get(rid).map(String::as_str),
+            "{data}"
+        );
+    }
+
+    if redis_engine() {
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        let grouped: f64 = text
+            .lines()
+            .find(|l| l.starts_with("coupon_group_commit_total{how=\"grouped\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            grouped >= 150.0,
+            "most winners committed in groups: {grouped}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Winners of a shared campaign, committed several to a transaction.
+//!
+//! Alone, a winner's transaction is seven round trips (begin, fence lock,
+//! ownership read, replay read, free use, insert, outbox, commit), and at
+//! a launch those statements, not the rows, were what Postgres spent its
+//! CPU on: about 1,300 winners/s against 10,000 one-insert transactions/s
+//! (`docs/benchmarks.md`). Here every seat Redis granted while a group was
+//! being committed joins the next group of its campaign: one fence, one
+//! read that locks every key and finds each user's free use, one multi-row
+//! insert, one multi-row outbox append, one commit — and one fsync.
+//!
+//! Every guarantee stays with Postgres' unique indexes, as on the single
+//! path: a member the group cannot settle plainly (its key is held or was
+//! already used, its user has no use left, its row clashed with another on
+//! a seat, use or key, or the group's transaction failed) is handed back
+//! as [`Grouped::Alone`] and goes through [`super::pg::redeem_tx`] on its
+//! own, after the group committed or rolled back, which gives the exact
+//! answer (a replay, 409, `already_redeemed`, another seat).
+
+use super::pg::BEGIN_BOUNDED;
+use super::{RedeemOutcome, RedeemRequest};
+use crate::error::ApiResult;
+use crate::metrics::Metrics;
+use crate::store::{redemptions, slots};
+use coupon_core::{RedemptionId, Slot};
+use sqlx::{PgPool, Row};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Members per group: a group's rows are inserted by one statement.
+const GROUP: usize = 64;
+/// Groups committing at once (each holds one pooled connection).
+const IN_FLIGHT: usize = 4;
+
+/// How a member left its group.
+pub enum Grouped {
+    Done(Box<RedeemOutcome>),
+    /// Not settled by the group: redeem on the single path.
+    Alone,
+}
+
+struct Member {
+    req: RedeemRequest,
+    seat: i32,
+    reply: oneshot::Sender<Grouped>,
+}
+
+#[derive(Clone)]
+pub struct GroupCommitter {
+    tx: mpsc::Sender<Member>,
+}
+
+impl GroupCommitter {
+    pub fn spawn(db: PgPool, metrics: Arc<Metrics>) -> GroupCommitter {
+        for how in ["grouped", "alone"] {
+            metrics.add("coupon_group_commit_total", &[("how", how)], 0);
+        }
+        let (tx, mut rx) = mpsc::channel::<Member>(GROUP * IN_FLIGHT * 4);
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        tokio::spawn(async move {
+            loop {
+                // Members wait in the channel while every group is
+                // committing: that wait is what makes groups.
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let mut members = Vec::with_capacity(GROUP);
+                if rx.recv_many(&mut members, GROUP).await == 0 {
+                    return;
+                }
+                let (db, metrics) = (db.clone(), metrics.clone());
+                tokio::spawn(async move {
+                    for group in by_campaign(members) {
+                        commit(&db, &metrics, group).await;
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        GroupCommitter { tx }
+    }
+
+    /// Commits `req` on `seat` (the seat Redis granted) with whatever other
+    /// winners arrive meanwhile.
+    pub async fn redeem(&self, req: &RedeemRequest, seat: i32) -> Grouped {
+        let (reply, answer) = oneshot::channel();
+        let member = Member {
+            req: req.clone(),
+            seat,
+            reply,
+        };
+        if self.tx.send(member).await.is_err() {
+            return Grouped::Alone;
+        }
+        answer.await.unwrap_or(Grouped::Alone)
+    }
+}
+
+/// One group per campaign and routed epoch: a group shares one fence.
+fn by_campaign(members: Vec<Member>) -> Vec<Vec<Member>> {
+    let mut groups: HashMap<(String, Option<i64>), Vec<Member>> = HashMap::new();
+    for m in members {
+        let k = (m.req.campaign.campaign_id.clone(), m.req.epoch);
+        groups.entry(k).or_default().push(m);
+    }
+    groups.into_values().collect()
+}
+
+async fn commit(db: &PgPool, metrics: &Metrics, group: Vec<Member>) {
+    let mut done = match try_commit(db, &group).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::info!(error = %e, members = group.len(), "group commit failed; members go alone");
+            HashMap::new()
+        }
+    };
+    let grouped = done.len() as u64;
+    metrics.add("coupon_group_commit_total", &[("how", "grouped")], grouped);
+    let alone = group.len() as u64 - grouped;
+    metrics.add("coupon_group_commit_total", &[("how", "alone")], alone);
+    for (i, m) in group.into_iter().enumerate() {
+        let answer = done
+            .remove(&i)
+            .map_or(Grouped::Alone, |o| Grouped::Done(Box::new(o)));
+        let _ = m.reply.send(answer);
+    }
+}
+
+/// The outcomes of the members the group committed, by position.
+async fn try_commit(db: &PgPool, group: &[Member]) -> ApiResult<HashMap<usize, RedeemOutcome>> {
+    let first = &group[0].req;
+    let c = &first.campaign;
+    let mut tx = db.begin_with(BEGIN_BOUNDED).await?;
+    let (epoch, _) = slots::fence_locking(&mut tx, c.slot, first.epoch, None).await?;
+
+    let locks: Vec<i64> = group
+        .iter()
+        .map(|m| m.req.key.lock_key(&c.campaign_id, &m.req.user))
+        .collect();
+    let users: Vec<&str> = group.iter().map(|m| m.req.user.as_str()).collect();
+    let keys: Vec<&str> = group.iter().map(|m| m.req.key.as_str()).collect();
+    // A read that ran before a racer's commit only makes this group's
+    // insert clash on a unique index, which sends that member alone.
+    let rows = sqlx::query(
+        "SELECT q.i, pg_try_advisory_xact_lock(q.l) AS locked, \
+           EXISTS (SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.user_id = q.u \
+                   AND r.idempotency_key = q.k) AS prior, \
+           (SELECT n FROM generate_series(1, $2::int) n WHERE NOT EXISTS ( \
+              SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.user_id = q.u \
+              AND r.use_no = n AND r.released_at IS NULL) ORDER BY n LIMIT 1) AS free_use \
+         FROM unnest($3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS q(l, u, k, i)",
+    )
+    .bind(&c.campaign_id)
+    .bind(c.per_user_limit)
+    .bind(&locks)
+    .bind(&users)
+    .bind(&keys)
+    .fetch_all(&mut *tx)
+    .await?;
+
+    let slot = Slot::new(c.slot).expect("stored slot");
+    let mut ids = Vec::new();
+    let mut index = HashMap::new();
+    let (mut r_users, mut orders, mut r_keys, mut hashes, mut codes, mut seats, mut uses) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for row in &rows {
+        let i = (row.try_get::<i64, _>("i")? - 1) as usize;
+        let locked: bool = row.try_get("locked")?;
+        let prior: bool = row.try_get("prior")?;
+        let free: Option<i32> = row.try_get("free_use")?;
+        let (true, false, Some(use_no)) = (locked, prior, free) else {
+            continue;
+        };
+        let m = &group[i].req;
+        let id = RedemptionId::random(slot, &mut rand::thread_rng())
+            .as_str()
+            .to_owned();
+        index.insert(id.clone(), i);
+        ids.push(id);
+        r_users.push(m.user.as_str());
+        orders.push(m.order_id.as_str());
+        r_keys.push(m.key.as_str());
+        hashes.push(m.request_hash.as_str());
+        codes.push(m.code.as_str());
+        seats.push(group[i].seat);
+        uses.push(use_no);
+    }
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
+           idempotency_key, request_hash, code, seat_no, use_no, discount) \
+         SELECT q.id, $2, $3, $4, q.u, q.o, q.k, q.h, q.c, q.s, q.n, $5 \
+         FROM unnest($1::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+                     $11::int[], $12::int[]) AS q(id, u, o, k, h, c, s, n) \
+         ORDER BY q.u, q.k \
+         ON CONFLICT DO NOTHING RETURNING {}",
+        redemptions::COLUMNS
+    );
+    let discount = serde_json::to_value(&c.discount).expect("discount serializes");
+    let inserted = sqlx::query(&sql)
+        .bind(&ids)
+        .bind(&c.campaign_id)
+        .bind(c.slot as i32)
+        .bind(epoch)
+        .bind(&discount)
+        .bind(&r_users)
+        .bind(&orders)
+        .bind(&r_keys)
+        .bind(&hashes)
+        .bind(&codes)
+        .bind(&seats)
+        .bind(&uses)
+        .fetch_all(&mut *tx)
+        .await?;
+
+    let mut done = HashMap::with_capacity(inserted.len());
+    let mut event_ids = Vec::with_capacity(inserted.len());
+    let mut events = Vec::with_capacity(inserted.len());
+    for row in &inserted {
+        let redemption = redemptions::from_row(row)?;
+        let i = index[&redemption.redemption_id];
+        event_ids.push(format!("{}:coupon.redeemed", redemption.redemption_id));
+        events.push(serde_json::to_string(&redemption).expect("redemption serializes"));
+        let taken = Some(group[i].seat.to_string());
+        done.insert(
+            i,
+            RedeemOutcome {
+                redemption,
+                replayed: false,
+                taken,
+            },
+        );
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, type, campaign_id, data) \
+         SELECT q.e, 'coupon.redeemed', $2, q.d::jsonb FROM unnest($1::text[], $3::text[]) AS q(e, d) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&event_ids)
+    .bind(&c.campaign_id)
+    .bind(&events)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done)
+}
