@@ -5,11 +5,6 @@ use clap::Parser;
 use coupon_router::config::RouterConfig;
 use coupon_router::state::AppState;
 
-// The node's allocator too: glibc malloc's free-list work showed in both
-// processes' profiles (docs/benchmarks.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
