@@ -100,7 +100,13 @@ async fn build_on(
             region: cfg.region.clone(),
             raft_urls: cfg.regions.raft_urls.clone(),
             token: token.0.clone(),
-            db: db.clone(),
+            // A connection of its own: the lease's replication read must
+            // never queue behind a busy request pool (a code job, a burst),
+            // or the lease lapses and the node answers 503 to everything.
+            db: PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(DB_ACQUIRE_TIMEOUT)
+                .connect_lazy_with((*db.connect_options()).clone()),
             metrics: metrics.clone(),
         }),
         _ => crate::ownership::lease::RegionLease::disabled(),

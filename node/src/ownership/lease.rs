@@ -120,6 +120,7 @@ async fn run(r: Renewer, lease: Arc<RegionLease>) {
         .expect("http client");
     let mut lease_ms = DEFAULT_LEASE_MS;
     let mut first = 0usize;
+    let mut was_held = false;
     loop {
         let sent = Instant::now();
         match replication::status(&r.db).await {
@@ -153,6 +154,11 @@ async fn run(r: Renewer, lease: Arc<RegionLease>) {
                 tracing::warn!(region = %r.region, error = %e, "reading replication status for the lease")
             }
         }
+        let held = lease.check().is_ok();
+        if was_held && !held && !lease.fenced() {
+            tracing::warn!(region = %r.region, "region lease lapsed: no renewal acknowledged in time; answering 503 until one is");
+        }
+        was_held = held;
         if let Some(ms) = lease.remaining_ms() {
             r.metrics
                 .set_gauge("coupon_region_lease_remaining_ms", &[], ms as f64);

@@ -102,11 +102,18 @@ impl GroupCommitter {
     }
 }
 
-/// One group per campaign and routed epoch: a group shares one fence.
+/// One group per campaign and routed epoch, as each member read its
+/// campaign: a group shares one fence, one per-user limit and one frozen
+/// discount, so members that read an edited campaign go in another group.
 fn by_campaign(members: Vec<Member>) -> Vec<Vec<Member>> {
-    let mut groups: HashMap<(String, Option<i64>), Vec<Member>> = HashMap::new();
+    type Key = (String, Option<i64>, usize);
+    let mut groups: HashMap<Key, Vec<Member>> = HashMap::new();
     for m in members {
-        let k = (m.req.campaign.campaign_id.clone(), m.req.epoch);
+        let k = (
+            m.req.campaign.campaign_id.clone(),
+            m.req.epoch,
+            Arc::as_ptr(&m.req.campaign) as usize,
+        );
         groups.entry(k).or_default().push(m);
     }
     groups.into_values().collect()
