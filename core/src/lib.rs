@@ -3,6 +3,7 @@
 
 pub mod alphabet;
 pub mod code;
+pub mod hex;
 pub mod ids;
 pub mod metrics;
 pub mod service_token;

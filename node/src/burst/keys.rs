@@ -51,7 +51,7 @@ impl Keys {
             .chain_update([0])
             .chain_update(key)
             .finalize();
-        let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = coupon_core::hex::encode(&d[..12]);
         format!("{}:f:{hex}", self.base)
     }
 }

@@ -70,5 +70,5 @@ pub fn request_hash(normalized_code: &str, order_id: &str) -> String {
         .chain_update([0u8])
         .chain_update(order_id.as_bytes())
         .finalize();
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    coupon_core::hex::encode(&d)
 }
