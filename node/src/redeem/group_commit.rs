@@ -31,10 +31,11 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Members per batch: a group's rows are inserted by one statement.
 const GROUP: usize = 256;
-/// Batches committing at once. One measured best (4,500–5,000 winners/s
-/// against 3,300–4,700 with two batches of up to 128, and 2,800–4,100 with
-/// four of 64: `docs/benchmarks.md`): while it commits, the next batch
-/// grows, and Postgres' cost per winner falls with the size of its group.
+/// Batches committing at once. One measured best (4,500–6,100 winners/s
+/// against 3,900–5,300 with two batches of up to 256, 3,300–4,700 with two
+/// of 128, and 2,800–4,100 with four of 64: `docs/benchmarks.md`): while it
+/// commits, the next batch grows, and Postgres' cost per winner falls with
+/// the size of its group.
 /// The price is that a batch waits for the one before it (bounded by the
 /// statement timeout); the campaigns of one batch commit side by side.
 const IN_FLIGHT: usize = 1;
