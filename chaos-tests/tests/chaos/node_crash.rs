@@ -36,8 +36,15 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
         // routers: every commit of this window has its reply in flight when
         // the node dies, and the cut drops those held replies for good.
         let to_eu = |name: &str| name.starts_with("router:") && name.ends_with("->node:eu");
-        let held = h.timeline.begin_mid_flight("eu node's replies held");
+        // Hold first and open the window once the paced load (one attempt
+        // every 30 ms) has sent into the hold: a held request cannot finish,
+        // so the window starts with one in flight. Opened first, the window
+        // could miss them all: a fast node answered the one request seen in
+        // flight before the window's timestamp was taken (CI, once).
         assert!(h.cluster.net.set(to_eu, Fault::Pass, Fault::Blackhole) > 0);
+        tokio::time::sleep(Duration::from_millis(45)).await;
+        h.when_in_flight(1).await;
+        let held = h.timeline.begin_mid_flight("eu node's replies held");
         tokio::time::sleep(kill_after).await;
         h.when_in_flight(2).await;
         h.timeline.instant("SIGKILL eu node and eu redis");
