@@ -2,7 +2,7 @@
 //! raft with test timing, a dev issuer, and a seed that replays the run.
 
 use crate::checker::Sampler;
-use crate::timeline::Timeline;
+use crate::timeline::{InFlight, Timeline};
 use coupon_testkit::cluster::{Bins, ClusterSpec, LocalCluster};
 use coupon_testkit::issuer::{DEV_AUD, DEV_ISS};
 use coupon_testkit::Issuer;
@@ -10,7 +10,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ pub struct Harness {
     /// Samples slot ownership in every region while the scenario runs.
     pub sampler: Sampler,
     /// Redeem requests of the workload in flight right now.
-    pub in_flight: Arc<AtomicUsize>,
+    pub in_flight: Arc<InFlight>,
     root: PathBuf,
 }
 
@@ -167,13 +166,38 @@ impl Harness {
     /// injected next lands on requests, not between them.
     pub async fn when_in_flight(&self, n: usize) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.in_flight.load(Ordering::SeqCst) < n {
+        while self.in_flight.count() < n {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "never {n} requests in flight (seed {})",
                 self.seed
             );
             tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+
+    /// Opens a fault window that must catch requests in flight, once at
+    /// least `n` are: stamped while they are still in flight, so the
+    /// window provably starts on them. Inject the fault right after.
+    pub async fn begin_mid_flight(&self, n: usize, name: &str) -> usize {
+        self.open_when_in_flight(n, name, false).await
+    }
+
+    /// Like [`begin_mid_flight`](Self::begin_mid_flight) for a fault that
+    /// is a single instant (a SIGKILL).
+    pub async fn instant_mid_flight(&self, n: usize, name: &str) -> usize {
+        self.open_when_in_flight(n, name, true).await
+    }
+
+    async fn open_when_in_flight(&self, n: usize, name: &str, instant: bool) -> usize {
+        loop {
+            self.when_in_flight(n).await;
+            if let Some(i) = self
+                .timeline
+                .begin_if_in_flight(&self.in_flight, n, name, instant)
+            {
+                return i;
+            }
         }
     }
 

@@ -24,6 +24,35 @@ pub struct Window {
     pub needs: Needs,
 }
 
+/// The workload's requests in flight. A request's start and finish are
+/// stamped under the same lock that opens a mid-flight window, so a window
+/// opened while the count is n has n requests with `started_at <= start <=
+/// finished_at`: none can finish between "seen in flight" and the stamp
+/// (a fast node once answered the request seen in flight before a
+/// scenario took the window's timestamp, and the check failed).
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<usize>);
+
+impl InFlight {
+    /// A request starts: its `started_at`.
+    pub fn enter(&self) -> DateTime<Utc> {
+        let mut n = self.0.lock().expect("in flight");
+        *n += 1;
+        Utc::now()
+    }
+
+    /// A request finished: its `finished_at`.
+    pub fn leave(&self) -> DateTime<Utc> {
+        let mut n = self.0.lock().expect("in flight");
+        *n -= 1;
+        Utc::now()
+    }
+
+    pub fn count(&self) -> usize {
+        *self.0.lock().expect("in flight")
+    }
+}
+
 /// Every fault a scenario injected, in order.
 #[derive(Debug, Default)]
 pub struct Timeline {
@@ -51,8 +80,32 @@ impl Timeline {
             end: None,
             needs,
         });
-        eprintln!("fault {name:?} begins at {start}");
+        if !cfg!(test) {
+            eprintln!("fault {name:?} begins at {start}");
+        }
         w.len() - 1
+    }
+
+    /// Opens a mid-flight window (`instant`: a single instant) if at least
+    /// `n` requests are in flight, stamped while they are held in flight.
+    pub fn begin_if_in_flight(
+        &self,
+        flight: &InFlight,
+        n: usize,
+        name: &str,
+        instant: bool,
+    ) -> Option<usize> {
+        let held = flight.0.lock().expect("in flight");
+        if *held < n {
+            return None;
+        }
+        let i = if instant {
+            self.instant(name)
+        } else {
+            self.begin_mid_flight(name)
+        };
+        drop(held);
+        Some(i)
     }
 
     pub fn end(&self, i: usize) {
@@ -117,6 +170,54 @@ pub fn require_load_over_every_fault(timeline: &Timeline, records: &[Record], se
             ok,
             "the load did not overlap fault {:?} ({} .. {:?}): {o:?} (seed {seed})",
             w.name, w.start, w.end
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Requests that come and go as fast as threads can run, and windows
+    /// opened among them: every window opened "with one in flight" has a
+    /// request whose span holds its start.
+    #[test]
+    fn a_window_opened_mid_flight_starts_on_a_request_in_flight() {
+        let (flight, timeline) = (Arc::new(InFlight::default()), Timeline::default());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (flight, stop) = (flight.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut spans = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let started = flight.enter();
+                        std::hint::spin_loop();
+                        spans.push((started, flight.leave()));
+                    }
+                    spans
+                })
+            })
+            .collect();
+        let mut opened = 0;
+        while opened < 2_000 {
+            opened += usize::from(timeline.begin_if_in_flight(&flight, 1, "w", true).is_some());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let spans: Vec<_> = workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect();
+        let mut starts: Vec<_> = timeline.windows().iter().map(|w| w.start).collect();
+        starts.sort();
+        let missed = starts
+            .iter()
+            .filter(|t| !spans.iter().any(|(s, f)| s <= *t && *t <= f))
+            .count();
+        assert_eq!(
+            missed, 0,
+            "{missed} of {opened} windows began on no request"
         );
     }
 }

@@ -4,7 +4,6 @@
 use crate::harness::Harness;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -237,9 +236,11 @@ pub async fn paced(
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         let in_flight = h.in_flight.clone();
         set.spawn(async move {
-            in_flight.fetch_add(1, Ordering::SeqCst);
-            let r = redeem(&http, &router, &via, &token, &user, &code).await;
-            in_flight.fetch_sub(1, Ordering::SeqCst);
+            // The record spans the in-flight count (timeline::InFlight).
+            let started_at = in_flight.enter();
+            let mut r = redeem(&http, &router, &via, &token, &user, &code).await;
+            r.finished_at = in_flight.leave();
+            r.started_at = started_at;
             drop(permit);
             r
         });

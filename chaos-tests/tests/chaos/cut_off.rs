@@ -57,8 +57,7 @@ pub async fn run(name: &str, fault: &str, cut: impl FnOnce(&Harness)) {
     };
     let fault_then_wait = async {
         tokio::time::sleep(cut_after).await;
-        h.when_in_flight(1).await;
-        h.timeline.begin_mid_flight(fault);
+        h.begin_mid_flight(1, fault).await;
         let cut_at = Utc::now();
         cut(&h);
         wait_taken_over(&h, "eu", Duration::from_secs(60)).await;

@@ -43,11 +43,10 @@ async fn killing_a_node_and_its_redis_mid_burst_loses_no_acknowledged_redemption
         // flight before the window's timestamp was taken (CI, once).
         assert!(h.cluster.net.set(to_eu, Fault::Pass, Fault::Blackhole) > 0);
         tokio::time::sleep(Duration::from_millis(45)).await;
-        h.when_in_flight(1).await;
-        let held = h.timeline.begin_mid_flight("eu node's replies held");
+        let held = h.begin_mid_flight(1, "eu node's replies held").await;
         tokio::time::sleep(kill_after).await;
-        h.when_in_flight(2).await;
-        h.timeline.instant("SIGKILL eu node and eu redis");
+        h.instant_mid_flight(2, "SIGKILL eu node and eu redis")
+            .await;
         assert!(coupon_testkit::procs::signal(redis_pid, libc::SIGKILL));
         assert!(coupon_testkit::procs::signal(node_pid, libc::SIGKILL));
         h.cluster.net.set(to_eu, Fault::Cut, Fault::Cut);

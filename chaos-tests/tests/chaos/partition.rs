@@ -49,8 +49,7 @@ async fn eu_cut_off_fails_closed_elsewhere_keeps_serving_in_eu_and_recovers_afte
     let load = paced(&h, plan, 10, Duration::from_millis(25));
     let cut = async {
         tokio::time::sleep(cut_after).await;
-        h.when_in_flight(1).await;
-        h.timeline.begin_mid_flight("eu cut off from us and ap");
+        h.begin_mid_flight(1, "eu cut off from us and ap").await;
         assert!(faults::partition(&h.cluster.net, "eu", Fault::Cut) > 0);
     };
     let (during, ()) = tokio::join!(load, cut);

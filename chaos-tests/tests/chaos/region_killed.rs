@@ -26,8 +26,7 @@ async fn a_region_killed_whole_mid_burst_is_taken_over_by_its_standby_with_nothi
     let load = paced(&h, plan, 12, Duration::from_millis(15));
     let kill = async {
         tokio::time::sleep(kill_after).await;
-        h.when_in_flight(1).await;
-        h.timeline.begin_mid_flight("eu killed whole (SIGKILL)");
+        h.begin_mid_flight(1, "eu killed whole (SIGKILL)").await;
         (kill_region(&h, "eu"), chrono::Utc::now(), Instant::now())
     };
     let (during, (n, killed_at, killed)) = tokio::join!(load, kill);

@@ -207,8 +207,8 @@ async fn killing_one_of_two_nodes_mid_burst_loses_nothing_and_the_other_keeps_se
     };
     let crash = async {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        h.when_in_flight(2).await;
-        h.timeline.instant("SIGKILL one of eu's two nodes");
+        h.instant_mid_flight(2, "SIGKILL one of eu's two nodes")
+            .await;
         coupon_testkit::procs::signal(victim, libc::SIGKILL);
     };
     let started = std::time::Instant::now();
