@@ -116,20 +116,29 @@ fn lease_lost() -> bool {
     false
 }
 
-/// A task adding each batch of new codes to the campaign's Redis free set;
-/// yields how many Redis holds (None: the claim engine keeps none).
-fn redis_writer(
-    state: &AppState,
-    c: &Campaign,
-) -> (
-    tokio::sync::mpsc::Sender<Vec<String>>,
-    tokio::task::JoinHandle<Option<i64>>,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<String>>(4);
+/// How many codes the Bloom filter and Redis hold.
+type InStores = (i64, Option<i64>);
+type Sender<T> = tokio::sync::mpsc::Sender<T>;
+type JoinHandle<T> = tokio::task::JoinHandle<T>;
+
+/// A task putting each batch of stored codes into this node's Bloom filter
+/// and the campaign's Redis free set, off the writers' path; yields how
+/// many the filter and Redis hold (Redis: None when the claim engine keeps
+/// none). Until the job's issue lease ends no filter answers 404, so the
+/// filter may learn a batch after it committed.
+fn stores_writer(state: &AppState, c: &Campaign) -> (Sender<Vec<String>>, JoinHandle<InStores>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<String>>(2 * LANES);
     let (state, c) = (state.clone(), c.clone());
     let task = tokio::spawn(async move {
-        let mut in_redis: Option<i64> = None;
+        let (mut in_bloom, mut in_redis) = (0i64, None::<i64>);
         while let Some(batch) = rx.recv().await {
+            for code in &batch {
+                state.codes().insert(code);
+            }
+            in_bloom += batch
+                .iter()
+                .filter(|code| state.codes().may_contain(code))
+                .count() as i64;
             match state.claim().codes_added(&c, &batch).await {
                 Ok(Some(n)) => *in_redis.get_or_insert(0) += n,
                 Ok(None) => {}
@@ -139,9 +148,28 @@ fn redis_writer(
                 }
             }
         }
-        in_redis
+        (in_bloom, in_redis)
     });
     (tx, task)
+}
+
+/// Batches written side by side, each lane on a connection of its own:
+/// while one batch's COMMIT waits for the synchronous standby, the next
+/// batch's COPY runs (measured in docs/benchmarks.md).
+const LANES: usize = 2;
+
+/// What every lane of one job shares.
+struct Job<'a> {
+    state: &'a AppState,
+    c: &'a Campaign,
+    id: &'a JobId,
+    slot: Slot,
+    first_seq: i64,
+    total: i64,
+    users: Vec<Option<String>>,
+    to_stores: Sender<Vec<String>>,
+    /// Set by the first lane that fails: the others stop before their next batch.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 async fn insert_all(
@@ -151,79 +179,33 @@ async fn insert_all(
     job: &JobId,
     spec: Spec,
 ) -> ApiResult<serde_json::Value> {
-    let slot = Slot::new(c.slot).expect("stored slot");
     let total = spec.total();
     let first_seq = codes::max_seq(conn, &c.campaign_id).await? + 1;
-    let users: Vec<Option<String>> = match &spec {
-        Spec::Unique { users } => users.iter().cloned().map(Some).collect(),
+    let users: Vec<Option<String>> = match spec {
+        Spec::Unique { users } => users.into_iter().map(Some).collect(),
         Spec::Pool { .. } => Vec::new(),
     };
-    let mut done: i64 = 0;
-    let mut in_bloom: i64 = 0;
-    // Redis learns each batch beside the next insert: Postgres, the slowest
-    // store, never waits for it (the report still waits for every answer).
-    let (to_redis, redis_task) = redis_writer(state, c);
-    while done < total {
-        let n = (total - done).min(BATCH as i64) as usize;
-        let mut pending: Vec<(i64, Option<String>)> = (0..n)
-            .map(|i| {
-                let k = done as usize + i;
-                (first_seq + k as i64, users.get(k).cloned().flatten())
-            })
-            .collect();
-        for attempt in 0..COLLISION_RETRIES {
-            if pending.is_empty() {
-                break;
-            }
-            let batch: Vec<String> = {
-                let mut rng = rand::thread_rng();
-                pending
-                    .iter()
-                    .map(|_| GeneratedCode::random(slot, &mut rng).as_str().to_owned())
-                    .collect()
-            };
-            let seqs: Vec<i64> = pending.iter().map(|p| p.0).collect();
-            let intended: Vec<Option<String>> = pending.iter().map(|p| p.1.clone()).collect();
-            // COPY first; a batch that collided goes again row by row.
-            let stored: Vec<i64> = if attempt == 0
-                && codes::copy_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?
-            {
-                seqs
-            } else {
-                codes::insert_batch(conn, &c.campaign_id, &batch, &seqs, &intended).await?
-            };
-            let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
-            let landed: Vec<String> = pending
-                .iter()
-                .zip(&batch)
-                .filter(|(p, _)| stored.contains(&p.0))
-                .map(|(_, code)| code.clone())
-                .collect();
-            for code in &landed {
-                state.codes().insert(code);
-            }
-            in_bloom += landed
-                .iter()
-                .filter(|c| state.codes().may_contain(c))
-                .count() as i64;
-            // The writer stops only if its task died; the count says so.
-            let _ = to_redis.send(landed).await;
-            pending.retain(|p| !stored.contains(&p.0));
-        }
-        if !pending.is_empty() {
-            return Err(ApiError::Internal(format!(
-                "{} codes kept colliding",
-                pending.len()
-            )));
-        }
-        done += n as i64;
-        crate::bloom::bump_version(&state.redis()).await;
-        jobs::progress(state.db(), job.as_str(), done).await?;
-    }
-    drop(to_redis);
-    let in_redis = redis_task
+    let (to_stores, stores_task) = stores_writer(state, c);
+    let mut second = state.db().acquire().await?;
+    let shared = Job {
+        state,
+        c,
+        id: job,
+        slot: Slot::new(c.slot).expect("stored slot"),
+        first_seq,
+        total,
+        users,
+        to_stores,
+        failed: std::sync::atomic::AtomicBool::new(false),
+    };
+    // Both lanes run to a clean stop (never cancelled mid-statement), so
+    // the job's own connection can release its advisory lock afterwards.
+    let (first, other) = tokio::join!(lane(&shared, conn, 0), lane(&shared, &mut second, 1));
+    drop(shared);
+    first.and(other)?;
+    let (in_bloom, in_redis) = stores_task
         .await
-        .map_err(|e| ApiError::Internal(format!("redis writer: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("stores writer: {e}")))?;
     // Verify in the store, not in our own counter.
     let landed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM codes WHERE campaign_id = $1 AND seq BETWEEN $2 AND $3",
@@ -255,4 +237,89 @@ async fn insert_all(
         }
     }
     Ok(report)
+}
+
+/// Writes batches `lane`, `lane + LANES`, … of the job on `conn`.
+async fn lane(job: &Job<'_>, conn: &mut sqlx::PgConnection, lane: usize) -> ApiResult<()> {
+    use std::sync::atomic::Ordering;
+    let mut start = (lane * BATCH) as i64;
+    while start < job.total {
+        if job.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let n = (job.total - start).min(BATCH as i64);
+        let pending = (start..start + n)
+            .map(|k| {
+                let user = job.users.get(k as usize).cloned().flatten();
+                (job.first_seq + k, user)
+            })
+            .collect();
+        match store_batch(job, conn, pending).await {
+            Ok(landed) => {
+                crate::bloom::bump_version(&job.state.redis()).await;
+                // The writer stops only if its task died; the counts say so.
+                let _ = job.to_stores.send(landed).await;
+            }
+            Err(e) => {
+                job.failed.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        start += (LANES * BATCH) as i64;
+    }
+    Ok(())
+}
+
+/// Stores one batch of (seq, intended user): fresh codes by `COPY`; a
+/// batch that collided goes again by insert, which skips the collisions
+/// and draws new codes for their seqs. Returns the codes stored.
+async fn store_batch(
+    job: &Job<'_>,
+    conn: &mut sqlx::PgConnection,
+    mut pending: Vec<(i64, Option<String>)>,
+) -> ApiResult<Vec<String>> {
+    let campaign = &job.c.campaign_id;
+    let mut landed = Vec::with_capacity(pending.len());
+    for attempt in 0..COLLISION_RETRIES {
+        if pending.is_empty() {
+            break;
+        }
+        let batch: Vec<String> = {
+            let mut rng = rand::thread_rng();
+            pending
+                .iter()
+                .map(|_| {
+                    GeneratedCode::random(job.slot, &mut rng)
+                        .as_str()
+                        .to_owned()
+                })
+                .collect()
+        };
+        let seqs: Vec<i64> = pending.iter().map(|p| p.0).collect();
+        let intended: Vec<Option<String>> = pending.iter().map(|p| p.1.clone()).collect();
+        let id = job.id.as_str();
+        let stored: Vec<i64> = if attempt == 0
+            && codes::copy_batch(conn, campaign, id, &batch, &seqs, &intended).await?
+        {
+            seqs
+        } else {
+            codes::insert_batch(conn, campaign, id, &batch, &seqs, &intended).await?
+        };
+        let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
+        landed.extend(
+            pending
+                .iter()
+                .zip(batch)
+                .filter(|(p, _)| stored.contains(&p.0))
+                .map(|(_, code)| code),
+        );
+        pending.retain(|p| !stored.contains(&p.0));
+    }
+    if !pending.is_empty() {
+        return Err(ApiError::Internal(format!(
+            "{} codes kept colliding",
+            pending.len()
+        )));
+    }
+    Ok(landed)
 }

@@ -69,13 +69,20 @@ pub async fn pool_with_codes(
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("start job: {job}"))?;
     loop {
-        let j: Value = http
+        let res = http
             .get(format!("{base}/v1/jobs/{job_id}"))
             .bearer_auth(admin)
             .send()
-            .await?
-            .json()
             .await?;
+        let status = res.status();
+        let j: Value = res.json().await?;
+        if !status.is_success() {
+            // A poll refused (a 503 while the region's lease renews late on
+            // a saturated machine) says nothing about the job: say so, poll on.
+            eprintln!("\npolling the job: {status} {j}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
         if progress {
             eprint!("\r{} / {} codes", j["done"], j["total"]);
         }

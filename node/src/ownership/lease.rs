@@ -125,6 +125,7 @@ async fn run(r: Renewer, lease: Arc<RegionLease>) {
         let sent = Instant::now();
         match replication::status(&r.db).await {
             Ok(st) => {
+                let read_status = sent.elapsed();
                 replication::publish(&r.metrics, &st);
                 let body = serde_json::json!({"region": r.region, "timeline": st.timeline,
                     "acked_lsn": st.acked_lsn(), "degraded": st.degraded});
@@ -133,6 +134,18 @@ async fn run(r: Renewer, lease: Arc<RegionLease>) {
                     let url = &r.raft_urls[(first + i) % n];
                     match renew_once(&http, url, &r.token, &body).await {
                         Renewal::Ok { lease: l, margin } => {
+                            // Judged before extending: a renewal acknowledged
+                            // late heals the lapse it caused, and the check
+                            // below the loop would never see it.
+                            if was_held && lease.check().is_err() {
+                                tracing::warn!(region = %r.region, took_ms = sent.elapsed().as_millis() as u64,
+                                    status_ms = read_status.as_millis() as u64, member = %url,
+                                    "region lease lapsed until this late renewal: answered 503 meanwhile");
+                            } else if sent.elapsed() > Duration::from_millis(l / 3) {
+                                tracing::warn!(region = %r.region, took_ms = sent.elapsed().as_millis() as u64,
+                                    status_ms = read_status.as_millis() as u64, member = %url,
+                                    "slow region lease renewal");
+                            }
                             lease.extend(sent, l, margin);
                             lease_ms = l;
                             first = (first + i) % n;
@@ -145,7 +158,8 @@ async fn run(r: Renewer, lease: Arc<RegionLease>) {
                             break;
                         }
                         Renewal::Failed(why) => {
-                            tracing::debug!(region = %r.region, member = %url, %why, "lease renewal failed");
+                            tracing::info!(region = %r.region, member = %url, %why,
+                                took_ms = sent.elapsed().as_millis() as u64, "lease renewal failed at one member");
                         }
                     }
                 }

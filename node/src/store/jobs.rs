@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 pub struct Job {
     pub job_id: String,
@@ -37,17 +37,16 @@ pub async fn create(
     Ok(())
 }
 
-/// Job rows are slot data: progress and results are fenced like every
-/// other write, so a job cut off by a move cannot write on the old owner.
-pub async fn progress(db: &PgPool, id: &str, done: i64) -> Result<(), ApiError> {
-    let mut tx = db.begin().await?;
-    super::slots::fence(&mut tx, super::slots::of_id(id)?, None).await?;
-    sqlx::query("UPDATE jobs SET done = $2, updated_at = now() WHERE job_id = $1")
+/// Counts `n` more codes stored, inside the transaction that stored them:
+/// `done` never runs ahead of what committed, and progress costs no commit
+/// (and no wait for the synchronous standby) of its own. The caller has
+/// fenced the transaction; job rows are slot data like every other write.
+pub async fn add_progress(conn: &mut PgConnection, id: &str, n: i64) -> Result<(), ApiError> {
+    sqlx::query("UPDATE jobs SET done = done + $2, updated_at = now() WHERE job_id = $1")
         .bind(id)
-        .bind(done)
-        .execute(&mut *tx)
+        .bind(n)
+        .execute(conn)
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -69,9 +69,29 @@ async fn a_frozen_slot_refuses_every_admin_write_and_an_active_one_takes_them() 
     let mut conn = db.acquire().await.unwrap();
     misdirected(
         "code batch",
-        codes::insert_batch(&mut conn, &id, std::slice::from_ref(&code), &[1], &[None]).await,
+        codes::insert_batch(
+            &mut conn,
+            &id,
+            &job,
+            std::slice::from_ref(&code),
+            &[1],
+            &[None],
+        )
+        .await,
     );
-    misdirected("job progress", jobs::progress(&db, &job, 5).await);
+    // The job's progress is counted inside the batch's transaction.
+    misdirected(
+        "code batch by COPY",
+        codes::copy_batch(
+            &mut conn,
+            &id,
+            &job,
+            std::slice::from_ref(&code),
+            &[1],
+            &[None],
+        )
+        .await,
+    );
     misdirected(
         "job result",
         jobs::finish(&db, &job, "done", &json!({}), None).await,
@@ -108,12 +128,17 @@ async fn a_frozen_slot_refuses_every_admin_write_and_an_active_one_takes_them() 
     set_state(&db, slot.get(), "active").await;
     assert!(campaigns::set_paused(&db, &id, true).await.unwrap());
     assert_eq!(
-        codes::insert_batch(&mut conn, &id, &[code], &[1], &[None])
+        codes::insert_batch(&mut conn, &id, &job, &[code], &[1], &[None])
             .await
             .unwrap(),
         vec![1]
     );
-    jobs::progress(&db, &job, 5).await.unwrap();
+    let done: i64 = sqlx::query_scalar("SELECT done FROM jobs WHERE job_id = $1")
+        .bind(&job)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(done, 1, "progress counts the batch in its own transaction");
     jobs::finish(&db, &job, "done", &json!({}), None)
         .await
         .unwrap();
