@@ -245,7 +245,7 @@ async fn load(
 /// behind it (the region-lease renewal among them) waits that long: the
 /// node once answered 503 for 2.7 s after a 1 M-code job
 /// (docs/benchmarks.md, "Code generation").
-const YIELD_EVERY: usize = 1024;
+pub(crate) const YIELD_EVERY: usize = 1024;
 
 /// Every code, in pages along the primary key.
 async fn load_all(filter: &CodeFilter, db: &PgPool) -> Result<(), sqlx::Error> {

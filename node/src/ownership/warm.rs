@@ -215,8 +215,11 @@ async fn feed_bloom(state: &AppState, slot: u16) -> Result<(), sqlx::Error> {
             return Ok(());
         };
         after = last.clone();
-        for code in &page {
-            state.codes().insert(code);
+        // A moved slot can hold millions of codes: let lease renewal and
+        // requests run between chunks.
+        for chunk in page.chunks(crate::bloom::YIELD_EVERY) {
+            chunk.iter().for_each(|code| state.codes().insert(code));
+            tokio::task::yield_now().await;
         }
     }
 }
