@@ -67,31 +67,13 @@ async fn a_frozen_slot_refuses_every_admin_write_and_an_active_one_takes_them() 
     set_state(&db, slot.get(), "frozen").await;
     misdirected("pause", campaigns::set_paused(&db, &id, true).await);
     let mut conn = db.acquire().await.unwrap();
-    misdirected(
-        "code batch",
-        codes::insert_batch(
-            &mut conn,
-            &id,
-            &job,
-            std::slice::from_ref(&code),
-            &[1],
-            &[None],
-        )
-        .await,
-    );
-    // The job's progress is counted inside the batch's transaction.
-    misdirected(
-        "code batch by COPY",
-        codes::copy_batch(
-            &mut conn,
-            &id,
-            &job,
-            std::slice::from_ref(&code),
-            &[1],
-            &[None],
-        )
-        .await,
-    );
+    // Both batch writers are fenced, and with them the job's progress,
+    // which is counted inside the batch's transaction.
+    let batch = std::slice::from_ref(&code);
+    let by_insert = codes::insert_batch(&mut conn, &id, &job, batch, &[1], &[None]).await;
+    misdirected("code batch", by_insert);
+    let by_copy = codes::copy_batch(&mut conn, &id, &job, batch, &[1], &[None]).await;
+    misdirected("code batch by COPY", by_copy);
     misdirected(
         "job result",
         jobs::finish(&db, &job, "done", &json!({}), None).await,
