@@ -245,7 +245,18 @@ async fn load(
 /// behind it (the region-lease renewal among them) waits that long: the
 /// node once answered 503 for 2.7 s after a 1 M-code job
 /// (docs/benchmarks.md, "Code generation").
-pub(crate) const YIELD_EVERY: usize = 1024;
+const YIELD_EVERY: usize = 1024;
+
+impl CodeFilter {
+    /// Inserts a page of codes read from Postgres, yielding to the runtime
+    /// every [`YIELD_EVERY`] codes.
+    pub(crate) async fn insert_page(&self, page: &[String]) {
+        for chunk in page.chunks(YIELD_EVERY) {
+            chunk.iter().for_each(|code| self.insert(code));
+            tokio::task::yield_now().await;
+        }
+    }
+}
 
 /// Every code, in pages along the primary key.
 async fn load_all(filter: &CodeFilter, db: &PgPool) -> Result<(), sqlx::Error> {
@@ -261,10 +272,7 @@ async fn load_all(filter: &CodeFilter, db: &PgPool) -> Result<(), sqlx::Error> {
             return Ok(());
         };
         after = last.clone();
-        for chunk in page.chunks(YIELD_EVERY) {
-            chunk.iter().for_each(|code| filter.insert(code));
-            tokio::task::yield_now().await;
-        }
+        filter.insert_page(&page).await;
     }
 }
 

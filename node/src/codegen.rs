@@ -8,6 +8,8 @@ use crate::store::{codes, jobs};
 use coupon_core::{GeneratedCode, JobId, Slot};
 use serde_json::json;
 use std::sync::Arc;
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinHandle;
 
 /// Rows per INSERT: big enough to amortize round trips, small enough to keep
 /// each statement well under a second.
@@ -118,8 +120,6 @@ fn lease_lost() -> bool {
 
 /// How many codes the Bloom filter and Redis hold.
 type InStores = (i64, Option<i64>);
-type Sender<T> = tokio::sync::mpsc::Sender<T>;
-type JoinHandle<T> = tokio::task::JoinHandle<T>;
 
 /// A task putting each batch of stored codes into this node's Bloom filter
 /// and the campaign's Redis free set, off the writers' path; yields how

@@ -137,13 +137,13 @@ async fn run(r: Renewer, lease: Arc<RegionLease>) {
                             // Judged before extending: a renewal acknowledged
                             // late heals the lapse it caused, and the check
                             // below the loop would never see it.
+                            let took_ms = sent.elapsed().as_millis() as u64;
+                            let status_ms = read_status.as_millis() as u64;
                             if was_held && lease.check().is_err() {
-                                tracing::warn!(region = %r.region, took_ms = sent.elapsed().as_millis() as u64,
-                                    status_ms = read_status.as_millis() as u64, member = %url,
+                                tracing::warn!(region = %r.region, took_ms, status_ms, member = %url,
                                     "region lease lapsed until this late renewal: answered 503 meanwhile");
-                            } else if sent.elapsed() > Duration::from_millis(l / 3) {
-                                tracing::warn!(region = %r.region, took_ms = sent.elapsed().as_millis() as u64,
-                                    status_ms = read_status.as_millis() as u64, member = %url,
+                            } else if took_ms > l / 3 {
+                                tracing::warn!(region = %r.region, took_ms, status_ms, member = %url,
                                     "slow region lease renewal");
                             }
                             lease.extend(sent, l, margin);

@@ -217,10 +217,7 @@ async fn feed_bloom(state: &AppState, slot: u16) -> Result<(), sqlx::Error> {
         after = last.clone();
         // A moved slot can hold millions of codes: let lease renewal and
         // requests run between chunks.
-        for chunk in page.chunks(crate::bloom::YIELD_EVERY) {
-            chunk.iter().for_each(|code| state.codes().insert(code));
-            tokio::task::yield_now().await;
-        }
+        state.codes().insert_page(&page).await;
     }
 }
 
