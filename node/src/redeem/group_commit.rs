@@ -142,10 +142,31 @@ async fn commit(db: &PgPool, metrics: &Metrics, group: Vec<Member>) {
 
 /// The outcomes of the members the group committed, by position.
 async fn try_commit(db: &PgPool, group: &[Member]) -> ApiResult<HashMap<usize, RedeemOutcome>> {
+    let mut tx = db.begin_with(BEGIN_BOUNDED).await?;
+    match settle(&mut tx, group).await {
+        Ok(done) if !done.is_empty() => {
+            tx.commit().await?;
+            Ok(done)
+        }
+        other => {
+            // Rolled back here, before any member goes alone: a dropped
+            // transaction's ROLLBACK is sent only when the pool takes its
+            // connection back, and until then the keys it locked answer
+            // the member's own single-path redeem "in flight" (409).
+            let _ = tx.rollback().await;
+            other
+        }
+    }
+}
+
+/// The group's statements, up to its commit.
+async fn settle(
+    tx: &mut sqlx::PgConnection,
+    group: &[Member],
+) -> ApiResult<HashMap<usize, RedeemOutcome>> {
     let first = &group[0].req;
     let c = &first.campaign;
-    let mut tx = db.begin_with(BEGIN_BOUNDED).await?;
-    let (epoch, _) = slots::fence_locking(&mut tx, c.slot, first.epoch, None).await?;
+    let (epoch, _) = slots::fence_locking(&mut *tx, c.slot, first.epoch, None).await?;
 
     let locks: Vec<i64> = group
         .iter()
@@ -264,6 +285,5 @@ async fn try_commit(db: &PgPool, group: &[Member]) -> ApiResult<HashMap<usize, R
     .bind(&events)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(done)
 }
