@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::store::{redemptions, slots};
 use coupon_core::{RedemptionId, Slot};
 use futures::future::join_all;
-use sqlx::{PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -47,9 +47,14 @@ pub enum Grouped {
     Alone,
 }
 
+/// A seat Redis granted, waiting for its row.
+pub struct Won {
+    pub req: RedeemRequest,
+    pub seat: i32,
+}
+
 struct Member {
-    req: RedeemRequest,
-    seat: i32,
+    won: Won,
     reply: oneshot::Sender<Grouped>,
 }
 
@@ -92,8 +97,10 @@ impl GroupCommitter {
     pub async fn redeem(&self, req: &RedeemRequest, seat: i32) -> Grouped {
         let (reply, answer) = oneshot::channel();
         let member = Member {
-            req: req.clone(),
-            seat,
+            won: Won {
+                req: req.clone(),
+                seat,
+            },
             reply,
         };
         if self.tx.send(member).await.is_err() {
@@ -110,10 +117,11 @@ fn by_campaign(members: Vec<Member>) -> Vec<Vec<Member>> {
     type Key = (String, Option<i64>, usize);
     let mut groups: HashMap<Key, Vec<Member>> = HashMap::new();
     for m in members {
+        let req = &m.won.req;
         let k = (
-            m.req.campaign.campaign_id.clone(),
-            m.req.epoch,
-            Arc::as_ptr(&m.req.campaign) as usize,
+            req.campaign.campaign_id.clone(),
+            req.epoch,
+            Arc::as_ptr(&req.campaign) as usize,
         );
         groups.entry(k).or_default().push(m);
     }
@@ -121,28 +129,35 @@ fn by_campaign(members: Vec<Member>) -> Vec<Vec<Member>> {
 }
 
 async fn commit(db: &PgPool, metrics: &Metrics, group: Vec<Member>) {
-    let mut done = match try_commit(db, &group).await {
-        Ok(done) => done,
-        Err(e) => {
-            tracing::info!(error = %e, members = group.len(), "group commit failed; members go alone");
-            HashMap::new()
-        }
+    let (won, replies): (Vec<Won>, Vec<_>) = group.into_iter().map(|m| (m.won, m.reply)).unzip();
+    let settled = match db.acquire().await {
+        Ok(mut conn) => try_commit(&mut conn, &won).await,
+        Err(e) => Err(e.into()),
     };
+    let mut done = settled.unwrap_or_else(|e| {
+        tracing::info!(error = %e, members = won.len(), "group commit failed; members go alone");
+        HashMap::new()
+    });
     let grouped = done.len() as u64;
     metrics.add("coupon_group_commit_total", &[("how", "grouped")], grouped);
-    let alone = group.len() as u64 - grouped;
+    let alone = won.len() as u64 - grouped;
     metrics.add("coupon_group_commit_total", &[("how", "alone")], alone);
-    for (i, m) in group.into_iter().enumerate() {
+    for (i, reply) in replies.into_iter().enumerate() {
         let answer = done
             .remove(&i)
             .map_or(Grouped::Alone, |o| Grouped::Done(Box::new(o)));
-        let _ = m.reply.send(answer);
+        let _ = reply.send(answer);
     }
 }
 
-/// The outcomes of the members the group committed, by position.
-async fn try_commit(db: &PgPool, group: &[Member]) -> ApiResult<HashMap<usize, RedeemOutcome>> {
-    let mut tx = db.begin_with(BEGIN_BOUNDED).await?;
+/// Commits one campaign's group on `conn`: the outcomes of the members it
+/// settled, by position. When it settles none, or fails, it has rolled back
+/// before it returns.
+pub async fn try_commit(
+    conn: &mut PgConnection,
+    group: &[Won],
+) -> ApiResult<HashMap<usize, RedeemOutcome>> {
+    let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
     match settle(&mut tx, group).await {
         Ok(done) if !done.is_empty() => {
             tx.commit().await?;
@@ -150,9 +165,11 @@ async fn try_commit(db: &PgPool, group: &[Member]) -> ApiResult<HashMap<usize, R
         }
         other => {
             // Rolled back here, before any member goes alone: a dropped
-            // transaction's ROLLBACK is sent only when the pool takes its
-            // connection back, and until then the keys it locked answer
-            // the member's own single-path redeem "in flight" (409).
+            // transaction only queues its ROLLBACK, which is sent when the
+            // connection is next used (here, when the pool takes it back,
+            // on a task of its own), and until then the keys it locked
+            // answer the member's own single-path redeem "in flight" (409).
+            // Test: api::group_commit.
             let _ = tx.rollback().await;
             other
         }
@@ -160,10 +177,7 @@ async fn try_commit(db: &PgPool, group: &[Member]) -> ApiResult<HashMap<usize, R
 }
 
 /// The group's statements, up to its commit.
-async fn settle(
-    tx: &mut sqlx::PgConnection,
-    group: &[Member],
-) -> ApiResult<HashMap<usize, RedeemOutcome>> {
+async fn settle(tx: &mut PgConnection, group: &[Won]) -> ApiResult<HashMap<usize, RedeemOutcome>> {
     let first = &group[0].req;
     let c = &first.campaign;
     let (epoch, _) = slots::fence_locking(&mut *tx, c.slot, first.epoch, None).await?;

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{outbox, redemptions, slots};
 use coupon_core::{RedemptionId, Slot};
 use rand::Rng;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 
 /// Picks retried after losing a race before answering 503.
 const MAX_PICKS: usize = 24;
@@ -27,24 +27,57 @@ pub struct Hint {
 }
 
 pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResult<RedeemOutcome> {
-    let c = &req.campaign;
-    let slot = c.slot;
+    redeem_on(&mut *db.acquire().await?, req, hint).await
+}
+
+/// [`redeem_tx`] on a given connection. Whatever it answers, its
+/// transaction has ended when it returns: committed, or rolled back
+/// explicitly. A dropped transaction only queues its ROLLBACK until the
+/// connection is next used (for a pooled one, when the pool takes it back,
+/// on a task of its own), and until then the key's lock answers a retry
+/// "in flight" (409) although this request already had its answer.
+/// Test: api::key_locks.
+pub async fn redeem_on(
+    conn: &mut PgConnection,
+    req: &RedeemRequest,
+    hint: Hint,
+) -> ApiResult<RedeemOutcome> {
     // Round trips are most of a winner's Postgres cost: the timeout rides
     // with BEGIN, the key's lock with the ownership read.
-    let mut tx = db.begin_with(BEGIN_BOUNDED).await?;
+    let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
+    match redeem_in(&mut tx, req, hint).await {
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The transaction's statements, up to (not including) its commit.
+async fn redeem_in(
+    tx: &mut PgConnection,
+    req: &RedeemRequest,
+    hint: Hint,
+) -> ApiResult<RedeemOutcome> {
+    let c = &req.campaign;
+    let slot = c.slot;
     let key_lock = req.key.lock_key(&c.campaign_id, &req.user);
-    let (epoch, locked) = slots::fence_locking(&mut tx, slot, req.epoch, Some(key_lock)).await?;
+    let (epoch, locked) = slots::fence_locking(&mut *tx, slot, req.epoch, Some(key_lock)).await?;
     if locked != Some(true) {
         return Err(ApiError::IdempotencyInFlight);
     }
     if let Some(prior) =
-        redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await?
+        redemptions::by_key(&mut *tx, &c.campaign_id, &req.user, req.key.as_str()).await?
     {
         return replay(prior, &req.request_hash);
     }
     let mut hint = hint;
     for _ in 0..MAX_PICKS {
-        let use_no = free_use(&mut tx, c, &req.user)
+        let use_no = free_use(&mut *tx, c, &req.user)
             .await?
             .ok_or(ApiError::AlreadyRedeemed(
                 "this user reached the campaign's per-user limit",
@@ -54,7 +87,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                 Some(total) => {
                     let seat = match hint.seat_no.take() {
                         Some(s) => s,
-                        None => pick_seat(&mut tx, c, total)
+                        None => pick_seat(&mut *tx, c, total)
                             .await?
                             .ok_or(ApiError::Exhausted)?,
                     };
@@ -63,7 +96,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                 None => (None, None),
             },
             Target::Code { code, .. } => {
-                lock_unused_code(&mut tx, code).await?;
+                lock_unused_code(&mut *tx, code).await?;
                 (None, Some(code.clone()))
             }
             Target::PoolClaim => {
@@ -71,7 +104,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                 // here): Postgres then pops another one itself (docs/architecture.md
                 // §4 step 7), and the claim engine drops the stale one.
                 let hinted = match hint.pool_code.take() {
-                    Some(code) => match lock_unused_code(&mut tx, &code).await {
+                    Some(code) => match lock_unused_code(&mut *tx, &code).await {
                         Ok(()) => Some(code),
                         Err(ApiError::AlreadyRedeemed(_) | ApiError::UnknownCode) => None,
                         Err(e) => return Err(e),
@@ -80,7 +113,7 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
                 };
                 let code = match hinted {
                     Some(code) => code,
-                    None => pop_code(&mut tx, &c.campaign_id)
+                    None => pop_code(&mut *tx, &c.campaign_id)
                         .await?
                         .ok_or(ApiError::Exhausted)?,
                 };
@@ -117,14 +150,14 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
         let Some(row) = row else {
             // Lost a race on a seat, code or use number: pick again.
             if let Some(prior) =
-                redemptions::by_key(&mut tx, &c.campaign_id, &req.user, req.key.as_str()).await?
+                redemptions::by_key(&mut *tx, &c.campaign_id, &req.user, req.key.as_str()).await?
             {
                 return replay(prior, &req.request_hash);
             }
             // Keep what we reserved unless it was the clash: a use-number
             // clash must not drop a seat or code that is still free.
             match (seat_no, &pool_code) {
-                (Some(seat), _) if !seat_held(&mut tx, c, seat).await? => {
+                (Some(seat), _) if !seat_held(&mut *tx, c, seat).await? => {
                     hint.seat_no = Some(seat);
                 }
                 // The code row is locked by this transaction: still ours.
@@ -144,8 +177,14 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
         }
         let event_id = format!("{}:coupon.redeemed", redemption.redemption_id);
         let data = serde_json::to_value(&redemption).expect("redemption serializes");
-        outbox::append(&mut tx, &event_id, "coupon.redeemed", &c.campaign_id, &data).await?;
-        tx.commit().await?;
+        outbox::append(
+            &mut *tx,
+            &event_id,
+            "coupon.redeemed",
+            &c.campaign_id,
+            &data,
+        )
+        .await?;
         let taken = pool_code.or_else(|| seat_no.map(|s| s.to_string()));
         return Ok(RedeemOutcome {
             redemption,

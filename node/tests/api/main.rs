@@ -10,6 +10,7 @@ mod fenced_writes;
 mod flows;
 mod helpers;
 mod hostile;
+mod key_locks;
 mod ownership;
 mod replay;
 mod tokens;
