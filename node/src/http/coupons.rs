@@ -39,7 +39,8 @@ pub async fn validate(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ValidateBody>,
 ) -> ApiResult<Json<Validation>> {
-    rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
+    let ip = client_ip(&headers, peer, via_router.is_some());
+    rate_limit(&state, &user, &ip).await?;
     text::no_control("code", &body.code)?;
     let v = crate::redeem::validate::validate(&state, &user, &body.code).await?;
     tracing::Span::current().record("campaign", v.campaign_id.as_str());
@@ -56,7 +57,8 @@ pub async fn redeem(
     headers: HeaderMap,
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
-    rate_limit(&state, &user, &headers, peer, via_router.is_some()).await?;
+    let ip = client_ip(&headers, peer, via_router.is_some());
+    rate_limit(&state, &user, &ip).await?;
     let epoch = match headers.get(SLOT_EPOCH_HEADER) {
         None => None,
         Some(v) => Some(
@@ -73,7 +75,7 @@ pub async fn redeem(
         Ok((r, _)) => (Some(r.campaign_id.clone()), "redeemed"),
         Err(e) => (None, e.code()),
     };
-    log_attempt(&state, campaign_id, &body.code, &user, outcome);
+    log_attempt(&state, campaign_id, &body.code, &user, ip, outcome);
     let (r, replayed) = result?;
     let status = if replayed {
         StatusCode::OK
@@ -167,28 +169,26 @@ async fn refuse_unless_retry(
     }
 }
 
-/// Per-user and per-IP limits (docs/architecture.md §4 step 2). The client IP is the
-/// peer address, or, behind one of our routers (a verified service token),
-/// the last `X-Forwarded-For` hop, which that router appended. Hops a client
-/// wrote itself are never trusted.
-async fn rate_limit(
-    state: &AppState,
-    user: &str,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    via_router: bool,
-) -> ApiResult<()> {
+/// The client's address: the peer, or, behind one of our routers (a
+/// verified service token), the last `X-Forwarded-For` hop, which that
+/// router appended. Hops a client wrote itself are never trusted.
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, via_router: bool) -> String {
+    headers
+        .get("x-forwarded-for")
+        .filter(|_| via_router)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| peer.ip().to_string(), str::to_owned)
+}
+
+/// Per-user and per-IP limits (docs/architecture.md §4 step 2).
+async fn rate_limit(state: &AppState, user: &str, ip: &str) -> ApiResult<()> {
     let (per_user, per_ip) = state.limits();
     ratelimit::check(state, "user", user, per_user).await?;
     if per_ip.rate > 0.0 {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| via_router && !v.is_empty());
-        let ip = forwarded.unwrap_or_else(|| peer.ip().to_string());
-        ratelimit::check(state, "ip", &ip, per_ip).await?;
+        ratelimit::check(state, "ip", ip, per_ip).await?;
     }
     Ok(())
 }
@@ -198,12 +198,14 @@ fn log_attempt(
     campaign_id: Option<String>,
     code: &str,
     user: &str,
+    ip: String,
     result: &'static str,
 ) {
     let attempt = Attempt {
         campaign_id,
         code: code.chars().take(64).collect(),
         user_id: Some(user.to_owned()),
+        ip: Some(ip),
         result,
     };
     if state.attempts().try_send(attempt).is_err() {

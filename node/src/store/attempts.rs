@@ -21,6 +21,9 @@ pub struct Attempt {
     pub campaign_id: Option<String>,
     pub code: String,
     pub user_id: Option<String>,
+    /// The client's address as the rate limit saw it (peer, or the hop
+    /// our router appended).
+    pub ip: Option<String>,
     pub result: &'static str,
 }
 
@@ -42,6 +45,7 @@ pub fn spawn_writer(db: PgPool, metrics: Arc<Metrics>) -> mpsc::Sender<Attempt> 
                 a.code = storable(&a.code);
                 a.campaign_id = a.campaign_id.as_deref().map(storable);
                 a.user_id = a.user_id.as_deref().map(storable);
+                a.ip = a.ip.as_deref().map(storable);
             }
             if let Err(e) = write(&db, &buf).await {
                 tracing::warn!(error = %e, rows = buf.len(), "attempt batch refused; writing row by row");
@@ -62,14 +66,16 @@ async fn write(db: &PgPool, rows: &[Attempt]) -> Result<(), sqlx::Error> {
     let campaigns: Vec<Option<String>> = rows.iter().map(|a| a.campaign_id.clone()).collect();
     let codes: Vec<String> = rows.iter().map(|a| a.code.clone()).collect();
     let users: Vec<Option<String>> = rows.iter().map(|a| a.user_id.clone()).collect();
+    let ips: Vec<Option<String>> = rows.iter().map(|a| a.ip.clone()).collect();
     let results: Vec<String> = rows.iter().map(|a| a.result.to_owned()).collect();
     sqlx::query(
-        "INSERT INTO redemption_attempts (campaign_id, code, user_id, result) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])",
+        "INSERT INTO redemption_attempts (campaign_id, code, user_id, ip, result) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])",
     )
     .bind(&campaigns)
     .bind(&codes)
     .bind(&users)
+    .bind(&ips)
     .bind(&results)
     .execute(db)
     .await?;

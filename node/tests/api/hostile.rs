@@ -167,7 +167,18 @@ async fn the_attempt_log_keeps_every_attempt_even_one_with_a_nul() {
     // A bot's attempts, one of them with a NUL in the code: none may be lost.
     let _ = app.redeem("bot", "k1", "NOSUCHCODE", "o").await;
     let _ = app.redeem("bot", "k2", "TR\u{0}AIL", "o").await;
-    let _ = app.redeem("bot", "k3", "TRAIL", "o").await;
+    // A hop the client wrote itself is not its address (only a router's is).
+    let spoofed = app
+        .http
+        .post(format!("{}/v1/coupons/redeem", app.base))
+        .bearer_auth(app.user("bot"))
+        .header("Idempotency-Key", "k3")
+        .header("X-Forwarded-For", "10.9.9.9")
+        .json(&json!({"code": "TRAIL", "order_id": "o"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), StatusCode::CREATED);
     let mut logged = 0i64;
     for _ in 0..50 {
         logged =
@@ -181,6 +192,15 @@ async fn the_attempt_log_keeps_every_attempt_even_one_with_a_nul() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(logged, 3, "attempts lost from the log");
+    // Each with the address it came from, the fraud signal a brute-force
+    // review starts from.
+    let ips: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT ip FROM redemption_attempts WHERE user_id = 'bot' ORDER BY attempt_id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(ips, vec![Some("127.0.0.1".to_owned()); 3]);
 }
 
 #[tokio::test]
