@@ -24,7 +24,6 @@ pub fn router() -> Router<AppState> {
 
 /// Create a campaign. Its home slot is the vanity code's slot, or a random
 /// slot this region owns.
-#[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,

@@ -30,7 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/coupons/redeem", post(redeem))
 }
 
-#[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn validate(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -47,7 +46,6 @@ pub async fn validate(
     Ok(Json(v))
 }
 
-#[tracing::instrument(skip_all, fields(region = %state.region(), slot, campaign))]
 pub async fn redeem(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

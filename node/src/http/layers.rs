@@ -31,10 +31,9 @@ pub async fn request_context(
         })
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // A cheap clone (the path is shared), not a new string per request.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     req.extensions_mut().insert(BodyLimit(state.body_limit()));
     let span = tracing::info_span!(
         "request",
@@ -42,18 +41,23 @@ pub async fn request_context(
         request_id = %request_id,
         method = %req.method(),
         route = %route,
+        // Filled in by the handler once it knows them; one span per
+        // request, so the region is formatted once, not once per layer.
+        slot = tracing::field::Empty,
+        campaign = tracing::field::Empty,
     );
     let mut resp = next.run(req).instrument(span).await;
-    let status = resp.status().as_u16().to_string();
+    let status = resp.status();
+    let status = status.as_str();
     let reason = resp.extensions().get::<ReasonCode>().map_or("ok", |r| r.0);
     let m = state.metrics();
     m.inc(
         "coupon_http_requests_total",
-        &[("route", &route), ("status", &status), ("reason", reason)],
+        &[("route", route), ("status", status), ("reason", reason)],
     );
     m.observe_ms(
         "coupon_http_request_ms",
-        &[("route", &route)],
+        &[("route", route)],
         started.elapsed().as_secs_f64() * 1e3,
     );
     let headers = resp.headers_mut();

@@ -13,4 +13,5 @@ mod hostile;
 mod key_locks;
 mod ownership;
 mod replay;
+mod spans;
 mod tokens;

@@ -50,21 +50,21 @@ async fn context(State(state): State<AppState>, mut req: Request, next: Next) ->
         req.headers_mut().insert(REQUEST_ID, id);
     }
     let request_id = req.headers()[REQUEST_ID].clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // A cheap clone (the path is shared), not a new string per request.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let span = tracing::info_span!("request", region = %state.region(),
         request_id = ?request_id, method = %req.method(), route = %route);
     let mut resp = next.run(req).instrument(span).await;
-    let status = resp.status().as_u16().to_string();
+    let status = resp.status();
+    let status = status.as_str();
     state.metrics.inc(
         "coupon_router_requests_total",
-        &[("route", &route), ("status", &status)],
+        &[("route", route), ("status", status)],
     );
     state.metrics.observe_ms(
         "coupon_router_request_ms",
-        &[("route", &route)],
+        &[("route", route)],
         started.elapsed().as_secs_f64() * 1e3,
     );
     let h = resp.headers_mut();
