@@ -2,4 +2,5 @@
 
 mod couponctl_config;
 mod exported_metrics;
+mod log_files;
 mod raft_bootstrap;
