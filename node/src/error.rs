@@ -5,7 +5,6 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -149,38 +148,95 @@ impl ApiError {
 /// Seconds a client should wait before retrying a 503.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
+/// The problem document, serialized straight from borrowed parts: every
+/// refused attempt of a burst answers one, so no `Value` tree and no
+/// intermediate strings. Fields in alphabetical order, as the answer was
+/// written before (a `serde_json::Map` sorts its keys).
+#[derive(serde::Serialize)]
+struct Problem<'a> {
+    code: &'static str,
+    #[serde(serialize_with = "as_display")]
+    detail: Detail<'a>,
+    /// Misdirected only, where it is always present (null when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slot: Option<u16>,
+    status: u16,
+    title: &'static str,
+    #[serde(rename = "type", serialize_with = "as_display")]
+    kind: ProblemType,
+}
+
+/// The caller-facing text: the error's own, or for internal errors a fixed
+/// one (their text may name internals; it is logged instead).
+enum Detail<'a> {
+    Error(&'a ApiError),
+    Internal,
+}
+
+impl std::fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Detail::Error(e) => e.fmt(f),
+            Detail::Internal => {
+                f.write_str("internal error; see the node's logs with this Request-Id")
+            }
+        }
+    }
+}
+
+struct ProblemType(&'static str);
+
+impl std::fmt::Display for ProblemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "https://coupon.example/problems/{}", self.0)
+    }
+}
+
+fn as_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let detail = match &self {
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                "internal error; see the node's logs with this Request-Id".to_owned()
+                Detail::Internal
             }
-            other => other.to_string(),
+            other => Detail::Error(other),
         };
-        let mut body = json!({
-            "type": format!("https://coupon.example/problems/{}", self.code()),
-            "title": self.title(),
-            "status": status.as_u16(),
-            "detail": detail,
-            "code": self.code(),
-        });
+        let mut problem = Problem {
+            code: self.code(),
+            detail,
+            epoch: None,
+            field: None,
+            owner: None,
+            slot: None,
+            status: status.as_u16(),
+            title: self.title(),
+            kind: ProblemType(self.code()),
+        };
         match &self {
-            ApiError::InvalidRequest { field: Some(f), .. } => body["field"] = json!(f),
+            ApiError::InvalidRequest { field: Some(f), .. } => problem.field = Some(f),
             ApiError::Misdirected { slot, owner, epoch } => {
-                body["slot"] = json!(slot);
-                body["owner"] = json!(owner);
-                body["epoch"] = json!(epoch);
+                problem.slot = Some(*slot);
+                problem.owner = Some(owner.as_deref());
+                problem.epoch = Some(*epoch);
             }
             _ => {}
         }
-        let mut resp = (status, body.to_string()).into_response();
-        let headers = resp.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut body = Vec::with_capacity(256);
+        if let Err(e) = serde_json::to_writer(&mut body, &problem) {
+            // Writing to a Vec fails only if a Display impl does.
+            tracing::error!(error = %e, "problem document not written");
+        }
         let retry = match &self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             ApiError::Unavailable { .. } | ApiError::OutcomeUnknown => {
@@ -188,6 +244,13 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
+        let mut resp = Response::new(axum::body::Body::from(body));
+        *resp.status_mut() = status;
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = retry {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
@@ -230,3 +293,72 @@ impl From<redis::RedisError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    async fn problem(e: ApiError) -> (StatusCode, Option<String>, Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let retry = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn problem_documents_carry_every_field_of_the_contract() {
+        let (s, _, v) = problem(ApiError::InvalidRequest {
+            field: Some("order_id".into()),
+            detail: "say \"why\"".into(),
+        })
+        .await;
+        assert_eq!(s, 400);
+        assert_eq!(
+            v,
+            json!({"type": "https://coupon.example/problems/invalid_request",
+                   "title": "Bad Request", "status": 400, "detail": "say \"why\"",
+                   "code": "invalid_request", "field": "order_id"})
+        );
+        // A misdirected answer always names owner and epoch, null when unknown.
+        let (s, _, v) = problem(ApiError::Misdirected {
+            slot: 7,
+            owner: None,
+            epoch: None,
+        })
+        .await;
+        assert_eq!(s, 421);
+        assert_eq!(v["slot"], 7);
+        assert!(v["owner"].is_null() && v.get("owner").is_some(), "{v}");
+        assert!(v["epoch"].is_null() && v.get("epoch").is_some(), "{v}");
+        let (_, _, v) = problem(ApiError::Misdirected {
+            slot: 7,
+            owner: Some("eu".into()),
+            epoch: Some(3),
+        })
+        .await;
+        assert_eq!(
+            (v["owner"].clone(), v["epoch"].clone()),
+            (json!("eu"), json!(3))
+        );
+        // Internal text is logged, never echoed.
+        let (s, _, v) = problem(ApiError::Internal("secret dsn".into())).await;
+        assert_eq!(s, 500);
+        assert!(!v.to_string().contains("secret"), "{v}");
+        assert!(v.get("field").is_none() && v.get("slot").is_none(), "{v}");
+        let (s, retry, v) = problem(ApiError::RateLimited {
+            retry_after_secs: 3,
+        })
+        .await;
+        assert_eq!((s.as_u16(), retry.as_deref()), (429, Some("3")));
+        assert_eq!(v["code"], "rate_limited");
+    }
+}

@@ -30,14 +30,20 @@ pub struct RedisClaim {
     pub(super) metrics: Arc<Metrics>,
     pub(super) grace: Duration,
     seeding: Arc<Mutex<HashSet<String>>>,
-    /// Campaigns this node served recently (id → last served), for the
-    /// periodic reconciler; bounded, and only ids: the reconciler reads
-    /// each campaign afresh, so it never publishes a stale state.
-    pub(super) touched: Mutex<HashMap<String, Instant>>,
+    /// Campaigns this node served recently (id → last served, and their
+    /// Redis key names), for the periodic reconciler; bounded, and only ids:
+    /// the reconciler reads each campaign afresh, so it never publishes a
+    /// stale state.
+    pub(super) touched: Mutex<HashMap<String, Touched>>,
     /// The replay check every refusal makes, batched.
     replays: crate::redeem::replay_batch::ReplayReader,
     /// Winners of shared campaigns, committed several to a transaction.
     groups: crate::redeem::group_commit::GroupCommitter,
+}
+
+pub(super) struct Touched {
+    at: Instant,
+    keys: Arc<Keys>,
 }
 
 enum Verdict {
@@ -165,8 +171,7 @@ impl RedisClaim {
     }
 
     pub(super) async fn redeem_inner(&self, req: &RedeemRequest) -> ApiResult<RedeemOutcome> {
-        self.touch(&req.campaign);
-        let k = Keys::new(&req.campaign.campaign_id);
+        let k = self.touch(&req.campaign);
         let verdict = match self.run_claim(req, &k).await {
             Ok(v) => v,
             Err(e) => {
@@ -321,26 +326,39 @@ impl RedisClaim {
         pg::redeem_tx(&self.db, req, Hint::default()).await
     }
 
-    pub(super) fn touch(&self, c: &Campaign) {
+    /// Marks the campaign served now; returns its key names.
+    pub(super) fn touch(&self, c: &Campaign) -> Arc<Keys> {
         let mut t = self.touched.lock().expect("touched lock");
         let now = Instant::now();
-        if t.len() >= MAX_TOUCHED && !t.contains_key(&c.campaign_id) {
+        if let Some(entry) = t.get_mut(&c.campaign_id) {
+            entry.at = now;
+            return entry.keys.clone();
+        }
+        if t.len() >= MAX_TOUCHED {
             // Full: forget what was idle longest, so the map stays bounded.
-            t.retain(|_, at| now.duration_since(*at) < TOUCHED_IDLE);
+            t.retain(|_, e| now.duration_since(e.at) < TOUCHED_IDLE);
             if t.len() >= MAX_TOUCHED {
-                if let Some(oldest) = t.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = t.iter().min_by_key(|(_, e)| e.at).map(|(k, _)| k.clone()) {
                     t.remove(&oldest);
                 }
             }
         }
-        t.insert(c.campaign_id.clone(), now);
+        let keys = Arc::new(Keys::new(&c.campaign_id));
+        t.insert(
+            c.campaign_id.clone(),
+            Touched {
+                at: now,
+                keys: keys.clone(),
+            },
+        );
+        keys
     }
 
     /// Campaigns served within [`TOUCHED_IDLE`]; older ones are forgotten.
     pub(super) fn recently_touched(&self) -> Vec<String> {
         let mut t = self.touched.lock().expect("touched lock");
         let now = Instant::now();
-        t.retain(|_, at| now.duration_since(*at) < TOUCHED_IDLE);
+        t.retain(|_, e| now.duration_since(e.at) < TOUCHED_IDLE);
         t.keys().cloned().collect()
     }
 

@@ -3,40 +3,55 @@
 
 use sha2::{Digest, Sha256};
 
+/// The names are built once per campaign (the engine keeps them with the
+/// campaigns it serves): a claim names six of them on every attempt.
 pub struct Keys {
     base: String,
+    ready: String,
+    paused: String,
+    free: String,
+    next: String,
+    users: String,
+    claims: String,
 }
 
 impl Keys {
     pub fn new(campaign_id: &str) -> Keys {
+        let base = format!("c:{{{campaign_id}}}");
         Keys {
-            base: format!("c:{{{campaign_id}}}"),
+            ready: format!("{base}:ready"),
+            paused: format!("{base}:paused"),
+            free: format!("{base}:free"),
+            next: format!("{base}:next"),
+            users: format!("{base}:users"),
+            claims: format!("{base}:claims"),
+            base,
         }
     }
     /// Present once the campaign's state was built from Postgres.
-    pub fn ready(&self) -> String {
-        format!("{}:ready", self.base)
+    pub fn ready(&self) -> &str {
+        &self.ready
     }
-    pub fn paused(&self) -> String {
-        format!("{}:paused", self.base)
+    pub fn paused(&self) -> &str {
+        &self.paused
     }
     /// Free seats below `next` (shared, capped: seats given back or
     /// released) or unused codes (pool, unique).
-    pub fn free(&self) -> String {
-        format!("{}:free", self.base)
+    pub fn free(&self) -> &str {
+        &self.free
     }
     /// Shared, capped: the lowest seat never handed out by Redis; seats
     /// `next..=total_limit` are free without being listed.
-    pub fn next(&self) -> String {
-        format!("{}:next", self.base)
+    pub fn next(&self) -> &str {
+        &self.next
     }
     /// user → active uses.
-    pub fn users(&self) -> String {
-        format!("{}:users", self.base)
+    pub fn users(&self) -> &str {
+        &self.users
     }
     /// Claims not yet settled in Postgres, scored by claim time (ms).
-    pub fn claims(&self) -> String {
-        format!("{}:claims", self.base)
+    pub fn claims(&self) -> &str {
+        &self.claims
     }
     pub fn seed_lock(&self) -> String {
         format!("{}:seedlock", self.base)

@@ -3,8 +3,8 @@
 
 use crate::domain::json;
 use crate::error::ApiError;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 pub struct JsonBody<T>(pub T);
@@ -16,21 +16,27 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let limit = req
             .extensions()
             .get::<BodyLimit>()
             .map_or(crate::config::DEFAULT_BODY_LIMIT, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::InvalidRequest {
-                    field: None,
-                    detail: rej.body_text(),
-                }
+        // Read here under the limit rather than through axum's
+        // `DefaultBodyLimit` layer: a router layer costs every request a
+        // boxed service clone. A declared or streamed length over the
+        // limit is refused whole, never truncated.
+        let bytes = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(ApiError::PayloadTooLarge { limit })
             }
-        })?;
+            Err(e) => {
+                return Err(ApiError::InvalidRequest {
+                    field: None,
+                    detail: format!("the request body could not be read: {e}"),
+                })
+            }
+        };
         if bytes.is_empty() {
             return Err(ApiError::InvalidRequest {
                 field: None,

@@ -13,11 +13,9 @@ pub mod redemptions;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 
 pub fn app(state: AppState) -> Router {
-    let limit = state.body_limit();
     Router::new()
         .merge(campaigns::router())
         .merge(codes::router())
@@ -29,15 +27,6 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::service_auth::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::ownership::guard::guard,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::service_auth::verify,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             layers::request_context,

@@ -8,9 +8,8 @@ use crate::error::ApiError;
 use crate::http::coupons::SLOT_EPOCH_HEADER;
 use crate::state::AppState;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coupon_core::{CampaignId, Code, JobId, RedemptionId};
 use coupon_raft::model::SlotState;
@@ -19,7 +18,14 @@ use serde_json::Value;
 /// Largest 421 body read back to add the hint (they are tiny).
 const MAX_PROBLEM_BODY: usize = 64 * 1024;
 
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Refuses early what the map gives elsewhere, then hands the request to
+/// `next` (called from the request-context middleware, like the service
+/// token check).
+pub async fn guard<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let epoch = req
         .headers()
         .get(SLOT_EPOCH_HEADER)
@@ -48,7 +54,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             }
         }
     }
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     match (&maps, resp.status()) {
         (Some(maps), StatusCode::MISDIRECTED_REQUEST) => add_hint(resp, maps).await,
         _ => resp,

@@ -98,8 +98,24 @@ async fn reconcile(app: &TestApp, campaign: &str) -> Value {
             &json!({}),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::OK, "reconcile: {body}");
+    body
+}
+
+/// Waits (bounded) until the node reports ready again: right after a store
+/// restarts it answers 503 until its pool reconnects and its lease renews,
+/// which is correct but not what a check after the fault is about. Seen
+/// once in a full-suite run: the reconcile after a Postgres restart got 503.
+async fn wait_ready(app: &TestApp) {
+    for _ in 0..300 {
+        if app.get("/readyz", None).await.status() == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the node did not become ready again within 30 s");
 }
 
 /// Redis agrees with Postgres: free seats = limit - active, nothing in flight.
@@ -429,6 +445,7 @@ async fn postgres_stopped_mid_burst_gives_503s_and_the_claims_back() {
         "{t:?}"
     );
     pg.restart().unwrap();
+    wait_ready(&app).await;
     // The test's own pool reconnects to the restarted server.
     let app2 = TestApp {
         db: sqlx::PgPool::connect(&app.db_url).await.unwrap(),
