@@ -53,8 +53,11 @@ async fn context(State(state): State<AppState>, mut req: Request, next: Next) ->
     // A cheap clone (the path is shared), not a new string per request.
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // `slot` is filled in by the routes that know it: a field the span does
+    // not declare is dropped by `record()` without a word.
     let span = tracing::info_span!("request", region = %state.region(),
-        request_id = ?request_id, method = %req.method(), route = %route);
+        request_id = ?request_id, method = %req.method(), route = %route,
+        slot = tracing::field::Empty);
     let mut resp = next.run(req).instrument(span).await;
     let status = resp.status();
     let status = status.as_str();
