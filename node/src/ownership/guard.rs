@@ -62,14 +62,17 @@ where
 }
 
 /// The slot a request addresses, from its path or (validate, redeem) its
-/// body's `code`; the body is buffered and put back.
+/// body's `code`; the body is buffered and put back. Every routed request
+/// passes here, so nothing is copied that can be borrowed.
 async fn slot_of(req: Request, limit: usize) -> Result<(Request, Option<u16>), Response> {
-    let path = req.uri().path().to_owned();
-    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let from_path = match seg.as_slice() {
-        ["v1", "campaigns", id, ..] => CampaignId::parse(id).ok().map(|i| i.slot()),
-        ["v1", "jobs", id, ..] => JobId::parse(id).ok().map(|i| i.slot()),
-        ["v1", "redemptions", id, ..] => RedemptionId::parse(id).ok().map(|i| i.slot()),
+    let path = req.uri().path();
+    let mut seg = path.trim_start_matches('/').split('/');
+    let from_path = match (seg.next(), seg.next(), seg.next()) {
+        (Some("v1"), Some("campaigns"), Some(id)) => CampaignId::parse(id).ok().map(|i| i.slot()),
+        (Some("v1"), Some("jobs"), Some(id)) => JobId::parse(id).ok().map(|i| i.slot()),
+        (Some("v1"), Some("redemptions"), Some(id)) => {
+            RedemptionId::parse(id).ok().map(|i| i.slot())
+        }
         _ => None,
     };
     if from_path.is_some() || !path.starts_with("/v1/coupons/") {
@@ -79,12 +82,20 @@ async fn slot_of(req: Request, limit: usize) -> Result<(Request, Option<u16>), R
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit }.into_response())?;
-    let slot = serde_json::from_slice::<Value>(&bytes)
+    let slot = serde_json::from_slice::<CodeField>(&bytes)
         .ok()
-        .and_then(|v| v.get("code")?.as_str().map(str::to_owned))
-        .and_then(|c| Code::parse(&c).ok())
+        .and_then(|b| Code::parse(b.code.as_deref()?).ok())
         .map(|c| c.slot().get());
     Ok((Request::from_parts(parts, Body::from(bytes)), slot))
+}
+
+/// The one field the guard reads of a coupon body, borrowed from it (no
+/// JSON tree). A body it cannot read has no slot here; the handler then
+/// answers it with the field named.
+#[derive(serde::Deserialize)]
+struct CodeField<'a> {
+    #[serde(borrow, default)]
+    code: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Fills `owner`, `epoch` and `state` of a 421 problem from the map.
