@@ -6,6 +6,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The `code` of a validate or redeem body, borrowed from it where it has
+/// no escapes: what a router and the owner's guard read to find the slot,
+/// on every routed request, without building a JSON tree. `None` for a
+/// body that is not JSON or has no string `code`; the owning node then
+/// answers it with the failing field named.
+pub fn code_of(body: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct CodeField<'a> {
+        #[serde(borrow, default)]
+        code: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<CodeField>(body).ok()?.code
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateBody {

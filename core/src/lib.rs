@@ -5,6 +5,7 @@ pub mod alphabet;
 pub mod code;
 pub mod hex;
 pub mod ids;
+pub mod logging;
 pub mod metrics;
 pub mod service_token;
 pub mod slot;

@@ -12,15 +12,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colour only on a terminal: in a log file the escape codes split
-        // `region=us` apart, so a grep for a region, slot or campaign
-        // finds nothing.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    coupon_core::logging::init("info");
     // In-code failpoints from $FAILPOINTS (builds with the `failpoints`
     // feature only; chaos tests cut a takeover short with them).
     let _failpoints = fail::FailScenario::setup();

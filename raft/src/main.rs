@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coupon_raft::config::ServeConfig;
 use coupon_raft::server::Member;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -29,15 +28,7 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colour only on a terminal: in a log file the escape codes split
-        // `region=us` apart, so a grep for a region, slot or campaign
-        // finds nothing.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .init();
+    coupon_core::logging::init("info,openraft=warn");
     match Cli::parse().cmd {
         Cmd::Serve(cfg) => {
             let member = Member::start(*cfg).await.context("starting the member")?;

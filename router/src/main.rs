@@ -7,15 +7,7 @@ use coupon_router::state::AppState;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        // Colour only on a terminal: in a log file the escape codes split
-        // `region=us` apart, so a grep for a region, slot or campaign
-        // finds nothing.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    coupon_core::logging::init("info");
     let cfg = RouterConfig::parse();
     let listen = cfg.listen;
     let region = cfg.region.clone();

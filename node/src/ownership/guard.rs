@@ -82,20 +82,10 @@ async fn slot_of(req: Request, limit: usize) -> Result<(Request, Option<u16>), R
     let bytes = to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit }.into_response())?;
-    let slot = serde_json::from_slice::<CodeField>(&bytes)
-        .ok()
-        .and_then(|b| Code::parse(b.code.as_deref()?).ok())
+    let slot = coupon_api::coupons::code_of(&bytes)
+        .and_then(|c| Code::parse(&c).ok())
         .map(|c| c.slot().get());
     Ok((Request::from_parts(parts, Body::from(bytes)), slot))
-}
-
-/// The one field the guard reads of a coupon body, borrowed from it (no
-/// JSON tree). A body it cannot read has no slot here; the handler then
-/// answers it with the field named.
-#[derive(serde::Deserialize)]
-struct CodeField<'a> {
-    #[serde(borrow, default)]
-    code: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Fills `owner`, `epoch` and `state` of a 421 problem from the map.

@@ -132,24 +132,13 @@ async fn routed(state: AppState, key: Option<RouteKey>, req: Request) -> Respons
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The one field the router reads of a validate or redeem body, borrowed
-/// from it (no JSON tree per forwarded request). Anything else, or a body
-/// it cannot read, goes to the local node, which answers it.
-#[derive(serde::Deserialize)]
-struct CodeField<'a> {
-    #[serde(borrow, default)]
-    code: Option<std::borrow::Cow<'a, str>>,
-}
-
 /// Validate and redeem: the slot of the body's `code`.
 pub async fn by_code(State(state): State<AppState>, req: Request) -> Response {
     let out = match take(&state, req).await {
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
-    let code = serde_json::from_slice::<CodeField>(&out.body)
-        .ok()
-        .and_then(|b| Code::parse(b.code.as_deref()?).ok());
+    let code = coupon_api::coupons::code_of(&out.body).and_then(|c| Code::parse(&c).ok());
     let Some(code) = code else {
         return forward(&state, local(&state), out).await;
     };
