@@ -21,6 +21,17 @@ use std::net::SocketAddr;
 /// Header a router sets with the epoch it routed at; the fence checks it.
 pub const SLOT_EPOCH_HEADER: &str = "coupon-slot-epoch";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// The longest a redeem waits before its COMMIT is sent: queued for a
+/// Postgres connection, behind the group being committed, or in its own
+/// statements. Under a launch burst that is load, not an unknown outcome
+/// (a burst of 400 at once on the Postgres-only engine of a starved 2-core
+/// machine waited up to 3 s), so it is not cut at the commit wait; but it
+/// also grows behind a commit that never ends (a lost standby holds the
+/// group committer and then every connection), so it is bounded: past it
+/// the answer is the unknown outcome, as the task still runs on. Below the
+/// 5 s in which a direct redeem must answer with the standby lost
+/// (chaos test `standby_lost`).
+const BEFORE_COMMIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(4);
 /// Longest order id accepted, in characters.
 pub use coupon_api::limits::MAX_ORDER_ID;
 
@@ -118,6 +129,7 @@ async fn redeem_inner(
         code: code.as_str().to_owned(),
         target: r.target.clone(),
         epoch,
+        committing: Default::default(),
     };
     if let Err(e) = gate {
         return refuse_unless_retry(state, &req, e).await;
@@ -128,20 +140,31 @@ async fn redeem_inner(
     // the user's retry read `already_redeemed` until the reconciler gave the
     // use back. Found by chaos::two_nodes under load.
     let engine = state.clone();
+    let committing = req.committing.clone();
     let task = async move { engine.claim().redeem(&req).await };
     // The commit waits for the region's synchronous standby; when that wait
     // outlives `commit_wait` the answer is 503 with the outcome unknown
     // (never 201), while the task runs on and settles whatever happens.
-    let handle = tokio::spawn(tracing::Instrument::in_current_span(task));
-    let outcome = tokio::time::timeout(state.commit_wait(), handle)
-        .await
-        .map_err(|_| {
-            state
-                .metrics()
-                .inc("coupon_redeem_outcome_unknown_total", &[]);
-            ApiError::OutcomeUnknown
-        })?
-        .map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
+    // That wait starts at the COMMIT; the wait before it has its own bound
+    // (BEFORE_COMMIT_LIMIT).
+    let mut handle = tokio::spawn(tracing::Instrument::in_current_span(task));
+    let unknown = || {
+        state
+            .metrics()
+            .inc("coupon_redeem_outcome_unknown_total", &[]);
+        ApiError::OutcomeUnknown
+    };
+    let joined = tokio::select! {
+        done = &mut handle => done,
+        () = committing.raised() => {
+            match tokio::time::timeout(state.commit_wait(), &mut handle).await {
+                Ok(done) => done,
+                Err(_) => return Err(unknown()),
+            }
+        }
+        () = tokio::time::sleep(BEFORE_COMMIT_LIMIT) => return Err(unknown()),
+    };
+    let outcome = joined.map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
     Ok((outcome.redemption, outcome.replayed))
 }
 

@@ -160,6 +160,10 @@ pub async fn try_commit(
     let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
     match settle(&mut tx, group).await {
         Ok(done) if !done.is_empty() => {
+            fail::fail_point!("before_commit");
+            for i in done.keys() {
+                group[*i].req.committing.raise();
+            }
             tx.commit().await?;
             Ok(done)
         }

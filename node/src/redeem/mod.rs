@@ -41,6 +41,32 @@ pub struct RedeemRequest {
     pub target: Target,
     /// Epoch the router routed at, if any; the fence refuses another.
     pub epoch: Option<i64>,
+    /// Raised when this redeem's COMMIT is sent (shared by its clones).
+    pub committing: CommitMark,
+}
+
+/// Tells the caller that a redeem's COMMIT was sent: from then on its
+/// outcome may be decided without the caller hearing it (the commit waits
+/// for the region's synchronous standby), so only that wait is bounded by
+/// the commit wait. Before it, a redeem queued for a Postgres connection or
+/// behind a group has decided nothing: its wait is load, and answering it
+/// "outcome unknown" turned a busy pool into 503s (found by
+/// `concurrency::five_thousand_users…` on the Postgres-only engine on a
+/// loaded machine; test: `concurrency::a_redeem_queued_for_a_connection…`).
+#[derive(Debug, Clone, Default)]
+pub struct CommitMark(Arc<tokio::sync::Notify>);
+
+impl CommitMark {
+    /// Called just before the COMMIT of a transaction holding this redeem.
+    pub fn raise(&self) {
+        // A stored permit: a caller that starts waiting later still wakes.
+        self.0.notify_one();
+    }
+
+    /// Resolves once [`CommitMark::raise`] was called.
+    pub async fn raised(&self) {
+        self.0.notified().await
+    }
 }
 
 #[derive(Debug, Clone)]

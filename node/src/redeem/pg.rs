@@ -47,6 +47,9 @@ pub async fn redeem_on(
     let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
     match redeem_in(&mut tx, req, hint).await {
         Ok(outcome) => {
+            // A slow transaction, for the commit-wait test.
+            fail::fail_point!("before_commit");
+            req.committing.raise();
             tx.commit().await?;
             Ok(outcome)
         }

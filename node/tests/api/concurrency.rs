@@ -101,6 +101,48 @@ async fn five_thousand_users_on_a_thousand_use_code_give_exactly_a_thousand_winn
     assert_eq!(seats, 1000);
 }
 
+/// A redeem still queued for a Postgres connection, or in a transaction
+/// not yet committing, has decided nothing: its wait is load, answered
+/// late, never "outcome unknown" (that 503 is for a commit waiting for its
+/// standby). Every transaction here takes longer than the commit wait
+/// before its COMMIT, and one connection makes the rest queue (the pool's
+/// other connection is the ownership view's LISTEN, held for good).
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redeem_queued_for_a_connection_is_not_an_unknown_outcome() {
+    const N: usize = 8;
+    let scenario = fail::FailScenario::setup();
+    let app = Arc::new(
+        TestApp::spawn_with(|cfg| {
+            cfg.db_max_connections = 2;
+            cfg.commit_wait_ms = 200;
+        })
+        .await,
+    );
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "QUEUED", "total_limit": 1000}))
+        .await;
+    fail::cfg("before_commit", "sleep(300)").unwrap();
+    let results = burst(
+        &app,
+        N,
+        |i| format!("user-{i}"),
+        |i| format!("key-{i}"),
+        "QUEUED",
+    )
+    .await;
+    fail::remove("before_commit");
+    scenario.teardown();
+    let t = tally(&results);
+    assert_eq!(t.get("201"), Some(&N), "{t:?}");
+    assert_eq!(app.metric("coupon_redeem_outcome_unknown_total").await, 0.0);
+    assert_eq!(
+        app.active_redemptions(c["campaign_id"].as_str().unwrap())
+            .await,
+        N as i64
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_user_firing_twenty_keys_at_once_wins_once() {
     let app = Arc::new(TestApp::spawn().await);

@@ -40,6 +40,7 @@ async fn second_ask(app: &TestApp, code: &str) -> RedeemRequest {
         code: code.into(),
         target: Target::Shared,
         epoch: None,
+        committing: Default::default(),
     }
 }
 
