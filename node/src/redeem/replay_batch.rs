@@ -81,7 +81,7 @@ type Found = std::collections::HashMap<usize, ApiResult<Option<Redemption>>>;
 /// read the whole `redemptions` table for every batch while the table was
 /// small, as at a region's first launch: 0.35 ms a batch for 1,000 rows
 /// against 0.09 ms for the probes (it chose the index by itself at 5,000).
-/// Test: `replay::the_batched_replay_lookup_probes_the_index`.
+/// Test: `plans::the_batched_replay_lookup_probes_the_index`.
 pub fn lookup_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {

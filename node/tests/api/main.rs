@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod key_locks;
 mod ownership;
+mod plans;
 mod replay;
 mod spans;
 mod tokens;
