@@ -13,45 +13,11 @@ use clap::Parser;
 use coupon_router::config::RouterConfig;
 use coupon_router::state::AppState;
 use coupon_testkit::issuer::Issuer;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use tracing_subscriber::fmt::format::FmtSpan;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn closed(&self, route: &str) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-        let needle = format!("route={route}");
-        text.lines()
-            .filter(|l| l.contains(&needle) && l.contains(" close "))
-            .map(str::to_owned)
-            .collect()
-    }
-}
+use coupon_testkit::spans::{has_field, SpanLog};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routed_redeem_span_names_region_and_slot() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .try_init()
-        .expect("no other subscriber in this process");
+    let logs = SpanLog::install();
 
     let dir = coupon_testkit::scratch_root()
         .join(format!("router-spans-{}", coupon_testkit::unique_tag()));
@@ -92,19 +58,13 @@ async fn a_routed_redeem_span_names_region_and_slot() {
     assert!(resp.status().is_server_error(), "{}", resp.status());
 
     let route = "/v1/coupons/redeem";
-    let mut lines = Vec::new();
-    for _ in 0..50 {
-        lines = logs.closed(route);
-        if !lines.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let want = [("region", "us".to_owned()), ("slot", slot.to_string())];
+    let lines = logs.closed_soon(route).await;
+    let slot = slot.to_string();
+    let want = [("region", "us"), ("slot", slot.as_str())];
     assert!(
         lines
             .iter()
-            .any(|l| want.iter().all(|(k, v)| l.contains(&format!("{k}={v}")))),
+            .any(|l| want.iter().all(|(k, v)| has_field(l, k, v))),
         "no closed span of {route} carries {want:?}: {lines:#?}"
     );
 }

@@ -10,6 +10,7 @@ pub mod ports;
 pub mod postgres;
 pub mod procs;
 pub mod redis;
+pub mod spans;
 
 pub use issuer::Issuer;
 pub use postgres::PgServer;

@@ -8,6 +8,7 @@
 
 use crate::helpers::*;
 use serde_json::json;
+use sqlx::Row;
 
 /// A shared campaign with `n` redemptions of users `u1..un`, keys `k1..kn`,
 /// written straight to the table; `analyze_first` refreshes the statistics
@@ -103,31 +104,36 @@ async fn the_batched_replay_lookup_probes_the_index() {
     let campaigns = vec![id.to_owned(); n];
     let users: Vec<String> = (0..n).map(|i| format!("u{}", i * 7)).collect();
     let keys: Vec<String> = (0..n).map(|i| format!("k{}", i * 7)).collect();
-    let plan: Vec<String> = sqlx::query_scalar(&format!(
-        "EXPLAIN {}",
-        coupon_node::redeem::replay_batch::lookup_sql()
-    ))
-    .bind(&campaigns)
-    .bind(&users)
-    .bind(&keys)
-    .fetch_all(&app.db)
-    .await
-    .expect("explain the lookup");
+    // The lookup's own text, run two ways.
+    let db = &app.db;
+    let run = |wrap: &str| {
+        let sql = wrap.replace("{}", coupon_node::redeem::replay_batch::lookup_sql());
+        let (campaigns, users, keys) = (&campaigns, &users, &keys);
+        async move {
+            sqlx::query(&sql)
+                .bind(campaigns)
+                .bind(users)
+                .bind(keys)
+                .fetch_all(db)
+                .await
+                .expect("run the lookup")
+        }
+    };
+    let plan: Vec<String> = run("EXPLAIN {}")
+        .await
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
     let plan = plan.join("\n");
     assert!(
         plan.contains("Index Scan") && !plan.contains("Seq Scan on redemptions"),
         "the replay lookup reads the table instead of probing the index:\n{plan}"
     );
     // And it finds what it probes (u0/k0 is not there; u7/k7 is).
-    let found: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT ask FROM ({}) x ORDER BY ask",
-        coupon_node::redeem::replay_batch::lookup_sql()
-    ))
-    .bind(&campaigns)
-    .bind(&users)
-    .bind(&keys)
-    .fetch_all(&app.db)
-    .await
-    .expect("run the lookup");
+    let found: Vec<i64> = run("SELECT ask FROM ({}) x ORDER BY ask")
+        .await
+        .iter()
+        .map(|r| r.get::<i64, _>(0))
+        .collect();
     assert_eq!(found, (2..=n as i64).collect::<Vec<_>>());
 }
