@@ -177,10 +177,7 @@ pub async fn try_commit(
     let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
     match settle(&mut tx, group).await {
         Ok(done) if !done.is_empty() => {
-            fail::fail_point!("before_commit");
-            for i in done.keys() {
-                group[*i].req.committing.raise();
-            }
+            super::about_to_commit(done.keys().map(|i| &group[*i].req));
             tx.commit().await?;
             Ok(done)
         }

@@ -56,14 +56,23 @@ pub struct RedeemRequest {
 #[derive(Debug, Clone, Default)]
 pub struct CommitMark(Arc<tokio::sync::Notify>);
 
+/// Called just before the COMMIT of a transaction holding these redeems
+/// (one on the single path, a group's settled members on the grouped one).
+pub(crate) fn about_to_commit<'a>(reqs: impl IntoIterator<Item = &'a RedeemRequest>) {
+    // A slow transaction, for the commit-wait test.
+    fail::fail_point!("before_commit");
+    for req in reqs {
+        req.committing.raise();
+    }
+}
+
 impl CommitMark {
-    /// Called just before the COMMIT of a transaction holding this redeem.
-    pub fn raise(&self) {
+    fn raise(&self) {
         // A stored permit: a caller that starts waiting later still wakes.
         self.0.notify_one();
     }
 
-    /// Resolves once [`CommitMark::raise`] was called.
+    /// Resolves once [`about_to_commit`] named this redeem.
     pub async fn raised(&self) {
         self.0.notified().await
     }

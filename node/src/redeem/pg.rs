@@ -47,9 +47,7 @@ pub async fn redeem_on(
     let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
     match redeem_in(&mut tx, req, hint).await {
         Ok(outcome) => {
-            // A slow transaction, for the commit-wait test.
-            fail::fail_point!("before_commit");
-            req.committing.raise();
+            super::about_to_commit([req]);
             tx.commit().await?;
             Ok(outcome)
         }

@@ -99,8 +99,7 @@ async fn lookup(db: &PgPool, asks: &[Ask]) -> Result<Found, ()> {
     let campaigns: Vec<&str> = asks.iter().map(|a| a.campaign_id.as_str()).collect();
     let users: Vec<&str> = asks.iter().map(|a| a.user.as_str()).collect();
     let keys: Vec<&str> = asks.iter().map(|a| a.key.as_str()).collect();
-    let sql = lookup_sql();
-    let rows = sqlx::query(sql)
+    let rows = sqlx::query(lookup_sql())
         .bind(&campaigns)
         .bind(&users)
         .bind(&keys)
