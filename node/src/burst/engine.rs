@@ -47,6 +47,8 @@ pub(super) struct Touched {
 }
 
 enum Verdict {
+    /// Over a rate limit: its scope and the ms to wait.
+    Limited(String, u64),
     NotLoaded,
     Paused,
     Replay,
@@ -134,24 +136,35 @@ impl RedisClaim {
             .key(k.users())
             .key(k.claims())
             .key(k.inflight(&req.user, req.key.as_str()))
-            .key(k.next());
+            .key(k.next())
+            .key(&req.limits.user.key)
+            .key(&req.limits.ip.key);
         inv.arg(&req.user)
             .arg(req.campaign.per_user_limit)
             .arg(third)
             .arg(now_ms())
             .arg(INFLIGHT_TTL_MS)
             .arg(req.key.as_str());
-        if let Target::Code {
-            intended_user: Some(owner),
-            ..
-        } = &req.target
-        {
-            inv.arg(owner);
-        }
+        match &req.target {
+            Target::Code {
+                intended_user: Some(owner),
+                ..
+            } => inv.arg(owner),
+            _ => inv.arg(""),
+        };
+        let l = &req.limits;
+        inv.arg(l.user.interval_ms)
+            .arg(l.user.burst)
+            .arg(l.ip.interval_ms)
+            .arg(l.ip.burst);
         let mut r = self.redis.clone();
         let out: Vec<String> = bounded(inv.invoke_async(&mut r)).await?;
         Ok(match out.first().map(String::as_str) {
             Some("ok") => Verdict::Claimed(out.get(1).cloned().unwrap_or_default()),
+            Some("limited") => Verdict::Limited(
+                out.get(1).cloned().unwrap_or_default(),
+                out.get(2).and_then(|w| w.parse().ok()).unwrap_or(1000),
+            ),
             Some("not_loaded") => Verdict::NotLoaded,
             Some("paused") => Verdict::Paused,
             Some("replay") => Verdict::Replay,
@@ -181,6 +194,11 @@ impl RedisClaim {
         };
         let claimed = match verdict {
             Verdict::Claimed(token) => token,
+            // Before any other answer, a replay included, as on the
+            // separate limit call.
+            Verdict::Limited(scope, wait_ms) => {
+                return Err(super::ratelimit::limited(&self.metrics, &scope, wait_ms))
+            }
             Verdict::NotLoaded => {
                 self.spawn_seed(req.campaign.clone());
                 return self.fallback(req, "not_loaded").await;

@@ -110,6 +110,10 @@ impl ClaimEngine for RedisClaim {
         Box::pin(self.redeem_inner(req))
     }
 
+    fn charges_limits(&self) -> bool {
+        true
+    }
+
     fn remaining<'a>(&'a self, c: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>> {
         Box::pin(self.remaining_inner(c))
     }

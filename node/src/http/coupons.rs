@@ -2,7 +2,7 @@
 
 use super::body::JsonBody;
 use crate::auth::User;
-use crate::burst::ratelimit;
+use crate::burst::ratelimit::{self, Buckets};
 use crate::domain::idempotency::{request_hash, IdempotencyKey};
 use crate::domain::text;
 use crate::error::{ApiError, ApiResult};
@@ -67,21 +67,31 @@ pub async fn redeem(
     JsonBody(body): JsonBody<RedeemBody>,
 ) -> ApiResult<Response> {
     let ip = client_ip(&headers, peer, via_router.is_some());
-    rate_limit(&state, &user, &ip).await?;
-    let epoch = match headers.get(SLOT_EPOCH_HEADER) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::invalid("Coupon-Slot-Epoch", "must be an integer epoch")
-                })?,
-        ),
+    // The Redis claim charges the caller's limits in its own round trip;
+    // otherwise they are charged here, first.
+    let limits = if state.claim().charges_limits() {
+        Limits::InClaim(Buckets::of(&state, &user, &ip))
+    } else {
+        rate_limit(&state, &user, &ip).await?;
+        Limits::Charged
     };
-    let result = redeem_inner(&state, &user, key, &body, epoch).await;
+    let caller = Caller {
+        user: &user,
+        ip: &ip,
+    };
+    let epoch = match slot_epoch(&headers) {
+        Ok(e) => e,
+        Err(e) => {
+            limits.charge_before_refusal(&state, caller).await?;
+            return Err(e);
+        }
+    };
+    let result = redeem_inner(&state, caller, key, &body, epoch, limits).await;
     let (campaign_id, outcome) = match &result {
         Ok((r, _)) => (Some(r.campaign_id.clone()), "redeemed"),
+        // Not logged, as when the limit is charged up front: a caller over
+        // its limit would otherwise cost a row per attempt.
+        Err(ApiError::RateLimited { .. }) => return Err(result.unwrap_err()),
         Err(e) => (None, e.code()),
     };
     log_attempt(&state, campaign_id, &body.code, &user, ip, outcome);
@@ -99,40 +109,52 @@ pub async fn redeem(
     Ok(resp)
 }
 
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    user: &'a str,
+    ip: &'a str,
+}
+
+/// Where a redeem's rate limits are charged.
+enum Limits {
+    /// Already, before the handler went on.
+    Charged,
+    /// By the claim script; a redeem refused before its claim is charged
+    /// before its refusal, so those (a guessed code, a paused campaign)
+    /// count too, and a caller over its limit gets 429 either way.
+    InClaim(Buckets),
+}
+
+impl Limits {
+    async fn charge_before_refusal(&self, state: &AppState, caller: Caller<'_>) -> ApiResult<()> {
+        match self {
+            Limits::Charged => Ok(()),
+            Limits::InClaim(_) => rate_limit(state, caller.user, caller.ip).await,
+        }
+    }
+}
+
 async fn redeem_inner(
     state: &AppState,
-    user: &str,
+    caller: Caller<'_>,
     key: IdempotencyKey,
     body: &RedeemBody,
     epoch: Option<i64>,
+    limits: Limits,
 ) -> ApiResult<(Redemption, bool)> {
-    // Checked here, inside the logged part: a refused attempt is a fraud
-    // signal too, and the log stores it in a storable form.
-    text::no_control("code", &body.code)?;
-    text::plain("order_id", &body.order_id, MAX_ORDER_ID)?;
-    let code = resolve::shape(&body.code)?;
-    let span = tracing::Span::current();
-    span.record("slot", code.slot().get());
-    state.serve_slot(code.slot().get())?;
-    let hash = request_hash(code.as_str(), &body.order_id);
-    let r = resolve::resolve(state, &code).await?;
-    span.record("campaign", r.campaign.campaign_id.as_str());
-    // A retry of a success replays even if the campaign closed since; the
-    // claim engine looks the key up before anything else.
-    let gate = resolve::gate(&r, user);
-    let req = RedeemRequest {
-        campaign: r.campaign.clone(),
-        user: user.to_owned(),
-        key,
-        request_hash: hash,
-        order_id: body.order_id.clone(),
-        code: code.as_str().to_owned(),
-        target: r.target.clone(),
-        epoch,
-        committing: Default::default(),
+    let (mut req, gate) = match prepare(state, caller.user, key, body, epoch).await {
+        Ok(p) => p,
+        Err(e) => {
+            limits.charge_before_refusal(state, caller).await?;
+            return Err(e);
+        }
     };
     if let Err(e) = gate {
+        limits.charge_before_refusal(state, caller).await?;
         return refuse_unless_retry(state, &req, e).await;
+    }
+    if let Limits::InClaim(buckets) = limits {
+        req.limits = buckets;
     }
     // Claim, commit and settling the claim run to the end even when the
     // caller hangs up (a router's forward timeout drops this future): cut
@@ -166,6 +188,55 @@ async fn redeem_inner(
     };
     let outcome = joined.map_err(|e| ApiError::Internal(format!("redeem task: {e}")))??;
     Ok((outcome.redemption, outcome.replayed))
+}
+
+fn slot_epoch(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(v) = headers.get(SLOT_EPOCH_HEADER) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid("Coupon-Slot-Epoch", "must be an integer epoch"))
+}
+
+/// Every check up to the claim: the request, and the campaign gate's
+/// verdict (a refused gate may still answer a retry of a success).
+async fn prepare(
+    state: &AppState,
+    user: &str,
+    key: IdempotencyKey,
+    body: &RedeemBody,
+    epoch: Option<i64>,
+) -> ApiResult<(RedeemRequest, ApiResult<()>)> {
+    // Checked here, inside the logged part: a refused attempt is a fraud
+    // signal too, and the log stores it in a storable form.
+    text::no_control("code", &body.code)?;
+    text::plain("order_id", &body.order_id, MAX_ORDER_ID)?;
+    let code = resolve::shape(&body.code)?;
+    let span = tracing::Span::current();
+    span.record("slot", code.slot().get());
+    state.serve_slot(code.slot().get())?;
+    let hash = request_hash(code.as_str(), &body.order_id);
+    let r = resolve::resolve(state, &code).await?;
+    span.record("campaign", r.campaign.campaign_id.as_str());
+    // A retry of a success replays even if the campaign closed since; the
+    // claim engine looks the key up before anything else.
+    let gate = resolve::gate(&r, user);
+    let req = RedeemRequest {
+        campaign: r.campaign.clone(),
+        user: user.to_owned(),
+        key,
+        request_hash: hash,
+        order_id: body.order_id.clone(),
+        code: code.as_str().to_owned(),
+        target: r.target.clone(),
+        epoch,
+        committing: Default::default(),
+        limits: Default::default(),
+    };
+    Ok((req, gate))
 }
 
 /// The campaign gate refused: a retry of a success still replays, and a

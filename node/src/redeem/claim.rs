@@ -15,6 +15,13 @@ pub trait ClaimEngine: Send + Sync {
     /// Claim and commit one redemption, or replay the caller's earlier one.
     fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>>;
 
+    /// Whether this engine's claim charges the caller's rate limits itself
+    /// (with `RedeemRequest::limits`), in the same round trip. The caller
+    /// charges them otherwise, and for a redeem refused before its claim.
+    fn charges_limits(&self) -> bool {
+        false
+    }
+
     /// Whether a claim under this caller's key is in flight in the engine's
     /// own store (Postgres-side locks are checked by the caller).
     fn in_flight<'a>(&'a self, _req: &'a RedeemRequest) -> BoxFut<'a, bool> {

@@ -43,6 +43,9 @@ pub struct RedeemRequest {
     pub epoch: Option<i64>,
     /// Raised when this redeem's COMMIT is sent (shared by its clones).
     pub committing: CommitMark,
+    /// The caller's rate limits, for an engine that charges them with its
+    /// claim ([`claim::ClaimEngine::charges_limits`]); off otherwise.
+    pub limits: crate::burst::ratelimit::Buckets,
 }
 
 /// Tells the caller that a redeem's COMMIT was sent: from then on its

@@ -41,6 +41,7 @@ async fn second_ask(app: &TestApp, code: &str) -> RedeemRequest {
         target: Target::Shared,
         epoch: None,
         committing: Default::default(),
+        limits: Default::default(),
     }
 }
 

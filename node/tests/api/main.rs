@@ -11,6 +11,7 @@ mod flows;
 mod helpers;
 mod hostile;
 mod key_locks;
+mod limits;
 mod ownership;
 mod plans;
 mod replay;

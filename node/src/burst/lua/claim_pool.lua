@@ -1,7 +1,7 @@
 -- Claim for a pool campaign: pop any unused code (claim code) or take the
 -- named one, plus one per-user use.
--- KEYS: ready, paused, free codes, users, claims, inflight
--- ARGV: user, per_user_limit, named code ('' = pop any), now_ms, inflight_ttl_ms, idempotency key
+-- KEYS: ready, paused, free codes, users, claims, inflight, (unused), then claim_limits.lua's
+-- ARGV: user, per_user_limit, named code ('' = pop any), now_ms, inflight_ttl_ms, idempotency key, (unused), then claim_limits.lua's
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_loaded'} end
 local f = redis.call('GET', KEYS[6])
 if f == 'done' then return {'replay'} end

@@ -3,8 +3,8 @@
 -- Seats come from the free-list (seats given back or released) first, then
 -- from the `next` counter, so the state never grows with the cap: only
 -- with the seats actually handed out.
--- KEYS: ready, paused, free seats, users, claims, inflight, next seat
--- ARGV: user, per_user_limit, total_limit ('0' = unlimited), now_ms, inflight_ttl_ms, idempotency key
+-- KEYS: ready, paused, free seats, users, claims, inflight, next seat (then claim_limits.lua's)
+-- ARGV: user, per_user_limit, total_limit ('0' = unlimited), now_ms, inflight_ttl_ms, idempotency key, (unused), then claim_limits.lua's
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_loaded'} end
 local f = redis.call('GET', KEYS[6])
 if f == 'done' then return {'replay'} end

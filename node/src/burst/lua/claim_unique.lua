@@ -1,6 +1,6 @@
 -- Claim for a unique per-user code: only its intended user, only once.
--- KEYS: ready, paused, free codes, users, claims, inflight
--- ARGV: user, per_user_limit, code, now_ms, inflight_ttl_ms, idempotency key, intended user
+-- KEYS: ready, paused, free codes, users, claims, inflight, (unused), then claim_limits.lua's
+-- ARGV: user, per_user_limit, code, now_ms, inflight_ttl_ms, idempotency key, intended user, then claim_limits.lua's
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_loaded'} end
 if ARGV[7] ~= '' and ARGV[7] ~= ARGV[1] then return {'audience_mismatch'} end
 local f = redis.call('GET', KEYS[6])
