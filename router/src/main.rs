@@ -5,6 +5,11 @@ use clap::Parser;
 use coupon_router::config::RouterConfig;
 use coupon_router::state::AppState;
 
+// glibc malloc was about a sixth of the router's samples in a routed burst,
+// with its free-list consolidation among them: docs/benchmarks.md.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     coupon_core::logging::init("info");
