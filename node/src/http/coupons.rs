@@ -70,7 +70,7 @@ pub async fn redeem(
     // The Redis claim charges the caller's limits in its own round trip;
     // otherwise they are charged here, first.
     let limits = if state.claim().charges_limits() {
-        Limits::InClaim(Buckets::of(&state, &user, &ip))
+        Limits::InClaim
     } else {
         rate_limit(&state, &user, &ip).await?;
         Limits::Charged
@@ -116,20 +116,21 @@ struct Caller<'a> {
 }
 
 /// Where a redeem's rate limits are charged.
+#[derive(Clone, Copy)]
 enum Limits {
     /// Already, before the handler went on.
     Charged,
     /// By the claim script; a redeem refused before its claim is charged
     /// before its refusal, so those (a guessed code, a paused campaign)
     /// count too, and a caller over its limit gets 429 either way.
-    InClaim(Buckets),
+    InClaim,
 }
 
 impl Limits {
     async fn charge_before_refusal(&self, state: &AppState, caller: Caller<'_>) -> ApiResult<()> {
         match self {
             Limits::Charged => Ok(()),
-            Limits::InClaim(_) => rate_limit(state, caller.user, caller.ip).await,
+            Limits::InClaim => rate_limit(state, caller.user, caller.ip).await,
         }
     }
 }
@@ -153,8 +154,9 @@ async fn redeem_inner(
         limits.charge_before_refusal(state, caller).await?;
         return refuse_unless_retry(state, &req, e).await;
     }
-    if let Limits::InClaim(buckets) = limits {
-        req.limits = buckets;
+    // The buckets' key names are built only for a redeem that gets this far.
+    if let Limits::InClaim = limits {
+        req.limits = Buckets::of(state, caller.user, caller.ip);
     }
     // Claim, commit and settling the claim run to the end even when the
     // caller hangs up (a router's forward timeout drops this future): cut
