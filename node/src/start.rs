@@ -117,7 +117,10 @@ async fn build_on(
         ClaimEngineKind::Redis => {
             RedisClaim::new(db.clone(), redis.clone(), metrics.clone(), &cfg.burst)
         }
-        ClaimEngineKind::Postgres => Arc::new(PostgresClaim { db: db.clone() }),
+        ClaimEngineKind::Postgres => Arc::new(PostgresClaim {
+            db: db.clone(),
+            seats: crate::redeem::seats::SeatFrontier::new(metrics.clone()),
+        }),
     };
     let b = &cfg.burst;
     let codes = crate::bloom::CodeFilter::new(cfg.bloom_capacity);

@@ -84,6 +84,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Redeems that fell back to the Postgres-only path, by reason.",
     ),
     (
+        "coupon_seat_counts_total",
+        Kind::Counter,
+        "Exact counts of a campaign's seats in use by the Postgres-only path (each reads every seat taken); a steady rise means its seat estimate keeps missing.",
+    ),
+    (
         "coupon_seed_failures_total",
         Kind::Counter,
         "Failed attempts to seed a campaign's Redis burst state.",

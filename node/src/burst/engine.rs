@@ -39,6 +39,8 @@ pub struct RedisClaim {
     replays: crate::redeem::replay_batch::ReplayReader,
     /// Winners of shared campaigns, committed several to a transaction.
     groups: crate::redeem::group_commit::GroupCommitter,
+    /// Seat picks of redeems that commit without a Redis seat.
+    seats: crate::redeem::seats::SeatFrontier,
 }
 
 pub(super) struct Touched {
@@ -97,6 +99,7 @@ impl RedisClaim {
         let engine = Arc::new(RedisClaim {
             replays: crate::redeem::replay_batch::ReplayReader::spawn(db.clone()),
             groups: crate::redeem::group_commit::GroupCommitter::spawn(db.clone(), metrics.clone()),
+            seats: crate::redeem::seats::SeatFrontier::new(metrics.clone()),
             db,
             redis,
             metrics,
@@ -298,7 +301,7 @@ impl RedisClaim {
                 return Ok(*out);
             }
         }
-        pg::redeem_tx(&self.db, req, hint).await
+        pg::redeem_tx(&self.db, &self.seats, req, hint).await
     }
 
     /// Gives the claim back, but re-lists its seat or code only if Postgres
@@ -341,7 +344,7 @@ impl RedisClaim {
     async fn fallback(&self, req: &RedeemRequest, reason: &str) -> ApiResult<RedeemOutcome> {
         self.metrics
             .inc("coupon_claim_fallback_total", &[("reason", reason)]);
-        pg::redeem_tx(&self.db, req, Hint::default()).await
+        pg::redeem_tx(&self.db, &self.seats, req, Hint::default()).await
     }
 
     /// Marks the campaign served now; returns its key names.

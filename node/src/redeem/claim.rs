@@ -76,12 +76,13 @@ pub trait ClaimEngine: Send + Sync {
 /// fallback when Redis is unavailable.
 pub struct PostgresClaim {
     pub db: PgPool,
+    pub seats: super::seats::SeatFrontier,
 }
 
 impl ClaimEngine for PostgresClaim {
     fn redeem<'a>(&'a self, req: &'a RedeemRequest) -> BoxFut<'a, ApiResult<RedeemOutcome>> {
         Box::pin(async move {
-            let out = pg::redeem_tx(&self.db, req, pg::Hint::default()).await?;
+            let out = pg::redeem_tx(&self.db, &self.seats, req, pg::Hint::default()).await?;
             // The same crash point as the burst engine's, so the replay of a
             // lost reply is tested on both engines.
             fail::fail_point!("after_commit_before_reply", |_| Err(

@@ -7,6 +7,7 @@ pub mod pg;
 pub mod release;
 pub mod replay_batch;
 pub mod resolve;
+pub mod seats;
 pub mod validate;
 
 use crate::domain::campaign::Campaign;

@@ -5,6 +5,7 @@
 //! unique index at insert (`ON CONFLICT DO NOTHING`), and a lost race just
 //! picks again with fresher data.
 
+use super::seats::SeatFrontier;
 use super::{RedeemOutcome, RedeemRequest, Target};
 use crate::domain::campaign::{Campaign, Kind};
 use crate::error::{ApiError, ApiResult};
@@ -26,8 +27,13 @@ pub struct Hint {
     pub pool_code: Option<String>,
 }
 
-pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResult<RedeemOutcome> {
-    redeem_on(&mut *db.acquire().await?, req, hint).await
+pub async fn redeem_tx(
+    db: &PgPool,
+    seats: &SeatFrontier,
+    req: &RedeemRequest,
+    hint: Hint,
+) -> ApiResult<RedeemOutcome> {
+    redeem_on(&mut *db.acquire().await?, seats, req, hint).await
 }
 
 /// [`redeem_tx`] on a given connection. Whatever it answers, its
@@ -39,13 +45,14 @@ pub async fn redeem_tx(db: &PgPool, req: &RedeemRequest, hint: Hint) -> ApiResul
 /// Test: api::key_locks.
 pub async fn redeem_on(
     conn: &mut PgConnection,
+    seats: &SeatFrontier,
     req: &RedeemRequest,
     hint: Hint,
 ) -> ApiResult<RedeemOutcome> {
     // Round trips are most of a winner's Postgres cost: the timeout rides
     // with BEGIN, the key's lock with the ownership read.
     let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
-    match redeem_in(&mut tx, req, hint).await {
+    match redeem_in(&mut tx, seats, req, hint).await {
         Ok(outcome) => {
             super::about_to_commit([req]);
             tx.commit().await?;
@@ -61,6 +68,7 @@ pub async fn redeem_on(
 /// The transaction's statements, up to (not including) its commit.
 async fn redeem_in(
     tx: &mut PgConnection,
+    seats: &SeatFrontier,
     req: &RedeemRequest,
     hint: Hint,
 ) -> ApiResult<RedeemOutcome> {
@@ -88,7 +96,8 @@ async fn redeem_in(
                 Some(total) => {
                     let seat = match hint.seat_no.take() {
                         Some(s) => s,
-                        None => pick_seat(&mut *tx, c, total)
+                        None => seats
+                            .pick(&mut *tx, c, total)
                             .await?
                             .ok_or(ApiError::Exhausted)?,
                     };
@@ -239,55 +248,35 @@ async fn seat_held(conn: &mut PgConnection, c: &Campaign, seat: i32) -> ApiResul
     .await?)
 }
 
-/// Seats above the active count a pick may land on: wide enough that
-/// racers spread out, small enough that the probe never grows with the cap.
-const SEAT_WINDOW: i64 = 1024;
-/// Counts and probes before a seat pick gives up with 503.
-const SEAT_RECOUNTS: usize = 4;
+/// Seats of a campaign in use: reads every one (see [`super::seats`]).
+pub(crate) async fn count_seats(conn: &mut PgConnection, campaign_id: &str) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
+         AND seat_no IS NOT NULL AND released_at IS NULL",
+    )
+    .bind(campaign_id)
+    .fetch_one(conn)
+    .await?)
+}
 
-/// A free seat, probing from a random start so racers spread out instead of
-/// all fighting over seat n+1; `None` when every seat is taken. The probe
-/// covers seats `1..=min(total, taken + SEAT_WINDOW)`: with `taken` seats
-/// in use that range always holds a free one, and it is bounded by the
-/// seats in use, not by the cap (a `total_limit` of a hundred million costs
-/// what a thousand does).
-async fn pick_seat(conn: &mut PgConnection, c: &Campaign, total: i32) -> ApiResult<Option<i32>> {
-    // Racers can fill the window between the count and the probe; count
-    // again then, rather than answering `exhausted` while seats are left.
-    for _ in 0..SEAT_RECOUNTS {
-        let taken: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
-             AND seat_no IS NOT NULL AND released_at IS NULL",
-        )
-        .bind(&c.campaign_id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if taken >= total as i64 {
-            return Ok(None);
-        }
-        let top = (taken + SEAT_WINDOW).min(total as i64) as i32;
-        let start = rand::thread_rng().gen_range(1..=top);
-        for (lo, hi) in [(start, top), (1, start - 1)] {
-            if lo > hi {
-                continue;
-            }
-            let seat: Option<i32> = sqlx::query_scalar(
-                "SELECT s FROM generate_series($2::int, $3::int) s WHERE NOT EXISTS ( \
-                   SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.seat_no = s \
-                   AND r.seat_no IS NOT NULL AND r.released_at IS NULL) LIMIT 1",
-            )
-            .bind(&c.campaign_id)
-            .bind(lo)
-            .bind(hi)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if seat.is_some() {
-                return Ok(seat);
-            }
-        }
-    }
-    tracing::warn!(campaign = %c.campaign_id, "seat window full {SEAT_RECOUNTS} times in a row");
-    Err(ApiError::Unavailable { what: "postgres" })
+/// The first seat of `from..=to` no active redemption holds: one probe of
+/// the seat index per seat tried.
+pub(crate) async fn free_seat_in(
+    conn: &mut PgConnection,
+    campaign_id: &str,
+    from: i32,
+    to: i32,
+) -> ApiResult<Option<i32>> {
+    Ok(sqlx::query_scalar(
+        "SELECT s FROM generate_series($2::int, $3::int) s WHERE NOT EXISTS ( \
+           SELECT 1 FROM redemptions r WHERE r.campaign_id = $1 AND r.seat_no = s \
+           AND r.seat_no IS NOT NULL AND r.released_at IS NULL) LIMIT 1",
+    )
+    .bind(campaign_id)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Locks a named code row (both code paths lock the code before inserting,

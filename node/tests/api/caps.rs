@@ -103,3 +103,124 @@ async fn the_postgres_seat_pick_does_not_grow_with_the_cap() {
         );
     }
 }
+
+/// Once the highest seat is taken, a seat given back below it by a release
+/// is found and used, on the Postgres-only path; only a campaign with
+/// every seat taken answers `exhausted`.
+#[tokio::test]
+async fn the_postgres_seat_pick_reuses_a_released_seat_below_the_top() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+    })
+    .await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "HOLEPG", "total_limit": 3, "release_on_refund": true}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let mut ids = Vec::new();
+    for u in ["u1", "u2", "u3"] {
+        let (s, b, _) = app.redeem(u, "k", "HOLEPG", "o").await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        ids.push(b["redemption_id"].as_str().unwrap().to_owned());
+    }
+    let (s, b, _) = app.redeem("u4", "k", "HOLEPG", "o").await;
+    assert_eq!(s, StatusCode::GONE, "{b}");
+    // Release a seat that is not the top one.
+    let mut below = None;
+    for (rid, u) in ids.iter().zip(["u1", "u2", "u3"]) {
+        let seat: i32 =
+            sqlx::query_scalar("SELECT seat_no FROM redemptions WHERE redemption_id = $1")
+                .bind(rid)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        if seat < 3 {
+            below = Some((rid.clone(), u));
+            break;
+        }
+    }
+    let (rid, user) = below.expect("two of three seats are below the top");
+    let rel = app
+        .post(
+            &format!("/v1/redemptions/{rid}/release"),
+            Some(&app.user(user)),
+            &json!({"reason": "refund"}),
+        )
+        .await;
+    assert_eq!(rel.status(), StatusCode::OK);
+    let (s, b, _) = app.redeem("u5", "k", "HOLEPG", "o").await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the released seat was not found: {b}"
+    );
+    let (s, b, _) = app.redeem("u6", "k", "HOLEPG", "o").await;
+    assert_eq!(s, StatusCode::GONE, "{b}");
+    assert_eq!(app.active_redemptions(id).await, 3);
+}
+
+/// The Postgres-only path counts a campaign's seats (a read of every seat
+/// taken) once, then picks above its own running estimate; only when the
+/// seats there were taken behind its back does it count again. The
+/// estimate never answers `exhausted`: a campaign another writer filled up
+/// to one free seat far below the estimate still gets that seat.
+#[tokio::test]
+async fn the_postgres_seat_pick_counts_once_and_again_only_when_its_estimate_misses() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+    })
+    .await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "ESTPG", "total_limit": 5000}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    for i in 0..40 {
+        let (s, b, _) = app.redeem(&format!("u{i}"), "k", "ESTPG", "o").await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    assert_eq!(
+        app.metric("coupon_seat_counts_total").await,
+        1.0,
+        "40 picks, one count"
+    );
+    // Another writer takes every seat but one, which lies neither in the
+    // window above the node's estimate (41..=1064) nor in the window below
+    // the cap (3977..=5000): only the probe down to seat 1 after a count
+    // finds it.
+    let free: i32 = sqlx::query_scalar(
+        "SELECT min(s) FROM generate_series(2000, 3000) s WHERE NOT EXISTS \
+         (SELECT 1 FROM redemptions WHERE campaign_id = $1 AND seat_no = s)",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
+         idempotency_key, request_hash, code, use_no, seat_no, discount) \
+         SELECT 'other-' || s, $1, $2, 1, 'other' || s, 'o', 'k', 'h', 'ESTPG', 1, s, \
+                '{\"type\": \"percent\", \"value\": 10}'::jsonb \
+         FROM generate_series(1, 5000) s WHERE s <> $3 AND NOT EXISTS \
+         (SELECT 1 FROM redemptions WHERE campaign_id = $1 AND seat_no = s)",
+    )
+    .bind(id)
+    .bind(c["slot"].as_i64().unwrap() as i32)
+    .bind(free)
+    .execute(&app.db)
+    .await
+    .expect("fill the other seats");
+    let (s, b, _) = app.redeem("last", "k", "ESTPG", "o").await;
+    assert_eq!(s, StatusCode::CREATED, "seat {free} was free: {b}");
+    let seat: i32 = sqlx::query_scalar(
+        "SELECT seat_no FROM redemptions WHERE campaign_id = $1 AND user_id = 'last'",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(seat, free);
+    let (s, b, _) = app.redeem("late", "k", "ESTPG", "o").await;
+    assert_eq!(s, StatusCode::GONE, "{b}");
+    assert_eq!(app.active_redemptions(id).await, 5000);
+    assert!(app.metric("coupon_seat_counts_total").await >= 2.0);
+}
