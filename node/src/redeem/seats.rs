@@ -7,9 +7,9 @@
 //! against 455/s on a fresh campaign (docs/benchmarks.md, "The Postgres
 //! seat pick"). Instead each node keeps, per campaign, how many seats it
 //! believes are taken: one exact count the first time, then one more per
-//! seat it picks. A pick probes a short window just above that number,
-//! where seats are free while the estimate holds, one index probe per seat
-//! tried. When the window is full (another node, or a Redis claim, took
+//! seat it picks. A pick probes a window of [`WINDOW`] seats reaching that
+//! far above the estimate (or ending at the cap), where seats are free
+//! while the estimate holds, one index probe per seat tried. When the window is full (another node, or a Redis claim, took
 //! seats this node did not count) the node counts again; only a count
 //! answers `exhausted`, so the estimate can make a pick slower, never
 //! wrong. Seats given back by a release sit below the estimate and are
