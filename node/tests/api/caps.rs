@@ -10,6 +10,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// A node whose claim engine is Postgres alone.
+async fn postgres_engine_app() -> TestApp {
+    TestApp::spawn_with(|c| c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres)
+        .await
+}
+
 fn body(code: &str, total: i64) -> Value {
     json!({
         "name": "Huge", "kind": "shared", "code": code, "total_limit": total,
@@ -86,10 +92,7 @@ async fn a_cap_above_the_bound_is_refused_and_the_largest_cap_costs_nothing() {
 
 #[tokio::test]
 async fn the_postgres_seat_pick_does_not_grow_with_the_cap() {
-    let app = TestApp::spawn_with(|c| {
-        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
-    })
-    .await;
+    let app = postgres_engine_app().await;
     app.campaign(json!({"kind": "shared", "code": "HUGEPG", "total_limit": MAX_TOTAL_LIMIT}))
         .await;
     for i in 0..5 {
@@ -109,10 +112,7 @@ async fn the_postgres_seat_pick_does_not_grow_with_the_cap() {
 /// every seat taken answers `exhausted`.
 #[tokio::test]
 async fn the_postgres_seat_pick_reuses_a_released_seat_below_the_top() {
-    let app = TestApp::spawn_with(|c| {
-        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
-    })
-    .await;
+    let app = postgres_engine_app().await;
     let c = app
         .campaign(json!({"kind": "shared", "code": "HOLEPG", "total_limit": 3, "release_on_refund": true}))
         .await;
@@ -166,10 +166,7 @@ async fn the_postgres_seat_pick_reuses_a_released_seat_below_the_top() {
 /// to one free seat far below the estimate still gets that seat.
 #[tokio::test]
 async fn the_postgres_seat_pick_counts_once_and_again_only_when_its_estimate_misses() {
-    let app = TestApp::spawn_with(|c| {
-        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
-    })
-    .await;
+    let app = postgres_engine_app().await;
     let c = app
         .campaign(json!({"kind": "shared", "code": "ESTPG", "total_limit": 5000}))
         .await;
