@@ -79,6 +79,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Winners of shared campaigns by how they were committed: grouped (several to a transaction) or alone.",
     ),
     (
+        "coupon_group_commit_clashes_total",
+        Kind::Counter,
+        "Groups of winners whose plain insert met a unique index and that ran once more skipping the clashes.",
+    ),
+    (
         "coupon_claim_fallback_total",
         Kind::Counter,
         "Redeems that fell back to the Postgres-only path, by reason.",

@@ -16,10 +16,17 @@
 //! as [`Grouped::Alone`] and goes through [`super::pg::redeem_tx`] on its
 //! own, after the group committed or rolled back, which gives the exact
 //! answer (a replay, 409, `already_redeemed`, another seat).
+//!
+//! The inserts are plain first: `ON CONFLICT DO NOTHING` probes every
+//! unique index before each row goes in, about a third of the insert's
+//! time (`docs/benchmarks.md`), to skip clashes that the group's read has
+//! already ruled out but for a racer or a stale seat. When a plain insert
+//! does clash, the whole group rolls back and runs once more with the
+//! clashes skipped, so only the clashing members go alone.
 
 use super::pg::BEGIN_BOUNDED;
 use super::{RedeemOutcome, RedeemRequest};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::store::{redemptions, slots};
 use coupon_core::{RedemptionId, Slot};
@@ -85,6 +92,7 @@ impl GroupCommitter {
         for how in ["grouped", "alone"] {
             metrics.add("coupon_group_commit_total", &[("how", how)], 0);
         }
+        metrics.add("coupon_group_commit_clashes_total", &[], 0);
         let (tx, mut rx) = mpsc::channel::<Member>(GROUP * IN_FLIGHT * 4);
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
@@ -148,7 +156,7 @@ fn by_campaign(members: Vec<Member>) -> Vec<Vec<Member>> {
 async fn commit(db: &PgPool, metrics: &Metrics, group: Vec<Member>) {
     let (won, replies): (Vec<Won>, Vec<_>) = group.into_iter().map(|m| (m.won, m.reply)).unzip();
     let settled = match db.acquire().await {
-        Ok(mut conn) => try_commit(&mut conn, &won).await,
+        Ok(mut conn) => try_commit(&mut conn, metrics, &won).await,
         Err(e) => Err(e.into()),
     };
     let mut done = settled.unwrap_or_else(|e| {
@@ -172,30 +180,104 @@ async fn commit(db: &PgPool, metrics: &Metrics, group: Vec<Member>) {
 /// before it returns.
 pub async fn try_commit(
     conn: &mut PgConnection,
+    metrics: &Metrics,
     group: &[Won],
 ) -> ApiResult<HashMap<usize, RedeemOutcome>> {
-    let mut tx = conn.begin_with(BEGIN_BOUNDED).await?;
-    match settle(&mut tx, group).await {
+    match commit_once(conn, group, Inserts::Plain).await {
+        Err(Clash) => {
+            metrics.inc("coupon_group_commit_clashes_total", &[]);
+            commit_once(conn, group, Inserts::SkipClashes)
+                .await
+                .map_err(|Clash| {
+                    ApiError::Internal("a group clashed while skipping clashes".into())
+                })?
+        }
+        Ok(settled) => settled,
+    }
+}
+
+/// How a group's rows go in.
+#[derive(Clone, Copy, PartialEq)]
+enum Inserts {
+    /// As they are: one unique violation fails the statement.
+    Plain,
+    /// `ON CONFLICT DO NOTHING`: a clashing row is left out.
+    SkipClashes,
+}
+
+/// A plain insert met a unique index: the group rolled back.
+struct Clash;
+
+fn is_clash(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.code().as_deref() == Some("23505"))
+}
+
+async fn commit_once(
+    conn: &mut PgConnection,
+    group: &[Won],
+    inserts: Inserts,
+) -> Result<ApiResult<HashMap<usize, RedeemOutcome>>, Clash> {
+    let mut tx = match conn.begin_with(BEGIN_BOUNDED).await {
+        Ok(tx) => tx,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    match settle(&mut tx, group, inserts).await {
+        Err(Settle::Clash) => {
+            let _ = tx.rollback().await;
+            Err(Clash)
+        }
+        Err(Settle::Failed(e)) => {
+            let _ = tx.rollback().await;
+            Ok(Err(e))
+        }
         Ok(done) if !done.is_empty() => {
             super::about_to_commit(done.keys().map(|i| &group[*i].req));
-            tx.commit().await?;
-            Ok(done)
+            Ok(tx.commit().await.map(|()| done).map_err(ApiError::from))
         }
-        other => {
+        Ok(none) => {
             // Rolled back here, before any member goes alone: a dropped
             // transaction only queues its ROLLBACK, which is sent when the
             // connection is next used (here, when the pool takes it back,
             // on a task of its own), and until then the keys it locked
             // answer the member's own single-path redeem "in flight" (409).
-            // Test: api::group_commit.
+            // Test: api::key_locks.
             let _ = tx.rollback().await;
-            other
+            Ok(Ok(none))
         }
     }
 }
 
+/// Why a group's statements stopped short of its commit.
+enum Settle {
+    Clash,
+    Failed(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for Settle {
+    fn from(e: E) -> Settle {
+        Settle::Failed(e.into())
+    }
+}
+
 /// The group's statements, up to its commit.
-async fn settle(tx: &mut PgConnection, group: &[Won]) -> ApiResult<HashMap<usize, RedeemOutcome>> {
+async fn settle(
+    tx: &mut PgConnection,
+    group: &[Won],
+    inserts: Inserts,
+) -> Result<HashMap<usize, RedeemOutcome>, Settle> {
+    let skip = if inserts == Inserts::SkipClashes {
+        "ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
+    let clash = |e: sqlx::Error| {
+        if inserts == Inserts::Plain && is_clash(&e) {
+            Settle::Clash
+        } else {
+            Settle::Failed(e.into())
+        }
+    };
     let first = &group[0].req;
     let c = &first.campaign;
     let (epoch, _) = slots::fence_locking(&mut *tx, c.slot, first.epoch, None).await?;
@@ -260,8 +342,7 @@ async fn settle(tx: &mut PgConnection, group: &[Won]) -> ApiResult<HashMap<usize
          SELECT q.id, $2, $3, $4, q.u, q.o, q.k, q.h, q.c, q.s, q.n, $5 \
          FROM unnest($1::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
                      $11::int[], $12::int[]) AS q(id, u, o, k, h, c, s, n) \
-         ORDER BY q.u, q.k \
-         ON CONFLICT DO NOTHING RETURNING {}",
+         ORDER BY q.u, q.k {skip} RETURNING {}",
         redemptions::COLUMNS
     );
     let discount = serde_json::to_value(&c.discount).expect("discount serializes");
@@ -279,7 +360,8 @@ async fn settle(tx: &mut PgConnection, group: &[Won]) -> ApiResult<HashMap<usize
         .bind(&seats)
         .bind(&uses)
         .fetch_all(&mut *tx)
-        .await?;
+        .await
+        .map_err(clash)?;
 
     let mut done = HashMap::with_capacity(inserted.len());
     let mut event_ids = Vec::with_capacity(inserted.len());
@@ -299,15 +381,19 @@ async fn settle(tx: &mut PgConnection, group: &[Won]) -> ApiResult<HashMap<usize
             },
         );
     }
-    sqlx::query(
+    // Event ids are new redemption ids: a clash here is as unexpected as
+    // any and goes the same careful way.
+    let outbox = format!(
         "INSERT INTO outbox (event_id, type, campaign_id, data) \
          SELECT q.e, 'coupon.redeemed', $2, q.d::jsonb FROM unnest($1::text[], $3::text[]) AS q(e, d) \
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(&event_ids)
-    .bind(&c.campaign_id)
-    .bind(&events)
-    .execute(&mut *tx)
-    .await?;
+         {skip}"
+    );
+    sqlx::query(&outbox)
+        .bind(&event_ids)
+        .bind(&c.campaign_id)
+        .bind(&events)
+        .execute(&mut *tx)
+        .await
+        .map_err(clash)?;
     Ok(done)
 }

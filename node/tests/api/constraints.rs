@@ -123,10 +123,17 @@ async fn postgres_refuses_a_pool_code_used_twice() {
         insert(&app.db, "r2", row("u2", "k")).await,
         Err("redemptions_code_once".into())
     );
-    // A code of another campaign, or none at all, is refused too.
+    // A code of another campaign, or none at all, is refused too. (A code
+    // both foreign and in use names `redemptions_code_once`: the limits
+    // are checked once the statement's rows are in.)
+    sqlx::query("INSERT INTO codes (code, campaign_id, seq) VALUES ('C2', 'p1', 2)")
+        .execute(&app.db)
+        .await
+        .unwrap();
     campaign(&app.db, "p2", "pool", None, 5).await;
     let foreign = Row {
         campaign: "p2",
+        code: Some("C2"),
         ..row("u3", "k")
     };
     assert_eq!(
@@ -372,4 +379,112 @@ async fn postgres_refuses_any_change_to_a_redemption_but_its_release() {
         .await,
         Some("outbox_append_only".to_owned())
     );
+}
+
+/// (campaign, seat, use, pool code) of a row to insert.
+type NewRow = (&'static str, Option<i32>, i32, Option<&'static str>);
+
+/// Rows inserted several to a statement (as a group of winners is): one
+/// row in the middle that breaks a limit refuses the whole statement with
+/// that limit's constraint, and nothing of it is stored.
+#[tokio::test]
+async fn postgres_refuses_a_multi_row_insert_with_one_row_beyond_a_limit() {
+    let app = TestApp::spawn().await;
+    campaign(&app.db, "m1", "shared", Some(5), 1).await;
+    campaign(&app.db, "m2", "pool", None, 1).await;
+    sqlx::query("INSERT INTO codes (code, campaign_id, seq) VALUES ('MC1', 'm2', 1)")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // (campaign, user, seat, use, pool code) of three rows; the middle one
+    // is the bad one.
+    let cases: [(&str, [NewRow; 3], &str); 5] = [
+        (
+            "a seat beyond the cap",
+            [
+                ("m1", Some(1), 1, None),
+                ("m1", Some(6), 1, None),
+                ("m1", Some(2), 1, None),
+            ],
+            "redemptions_seat_within_total_limit",
+        ),
+        (
+            "a use beyond the per-user limit",
+            [
+                ("m1", Some(1), 1, None),
+                ("m1", Some(3), 2, None),
+                ("m1", Some(2), 1, None),
+            ],
+            "redemptions_use_within_per_user_limit",
+        ),
+        (
+            "a pool code on a shared campaign",
+            [
+                ("m1", Some(1), 1, None),
+                ("m1", Some(3), 1, Some("MC1")),
+                ("m1", Some(2), 1, None),
+            ],
+            "redemptions_code_matches_kind",
+        ),
+        (
+            "another campaign's code",
+            [
+                ("m2", None, 1, Some("MC1")),
+                ("m2", None, 1, Some("NOPE")),
+                ("m1", Some(2), 1, None),
+            ],
+            "redemptions_code_matches_kind",
+        ),
+        (
+            "no such campaign",
+            [
+                ("m1", Some(1), 1, None),
+                ("gone", Some(3), 1, None),
+                ("m1", Some(2), 1, None),
+            ],
+            "redemptions_campaign_exists",
+        ),
+    ];
+    for (what, rows, constraint) in cases {
+        let n = rows.len();
+        let ids: Vec<String> = (0..n).map(|i| format!("mr-{i}")).collect();
+        let campaigns: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        let users: Vec<String> = (0..n).map(|i| format!("mu-{i}")).collect();
+        let seats: Vec<Option<i32>> = rows.iter().map(|r| r.1).collect();
+        let uses: Vec<i32> = rows.iter().map(|r| r.2).collect();
+        let codes: Vec<Option<&str>> = rows.iter().map(|r| r.3).collect();
+        let got = constraint_of_bound(
+            sqlx::query(
+                "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
+                 idempotency_key, request_hash, code, pool_code, seat_no, use_no, discount) \
+                 SELECT q.i, q.c, 1, 1, q.u, 'o', 'k', 'h', 'X', q.p, q.s, q.n, '{}' \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[]) \
+                   AS q(i, c, u, p, s, n)",
+            )
+            .bind(&ids)
+            .bind(&campaigns)
+            .bind(&users)
+            .bind(&codes)
+            .bind(&seats)
+            .bind(&uses),
+            &app.db,
+        )
+        .await;
+        assert_eq!(got.as_deref(), Some(constraint), "{what}");
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM redemptions")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "{what}: part of the statement was stored");
+    }
+}
+
+async fn constraint_of_bound(
+    q: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    db: &PgPool,
+) -> Option<String> {
+    q.execute(db)
+        .await
+        .err()
+        .and_then(|e| e.as_database_error()?.constraint().map(str::to_owned))
 }

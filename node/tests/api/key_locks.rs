@@ -86,7 +86,8 @@ async fn a_group_that_settles_nobody_has_let_go_of_its_keys_when_it_returns() {
         req: req.clone(),
         seat: 2,
     }];
-    let done = try_commit(&mut conn, &won).await.unwrap();
+    let metrics = coupon_node::metrics::Metrics::new();
+    let done = try_commit(&mut conn, &metrics, &won).await.unwrap();
     assert!(done.is_empty(), "the user had no use left");
     assert_eq!(advisory_locks(&app.db, pid).await, 0, "locks left held");
     asked_again(&app.db, &req).await;

@@ -8,6 +8,7 @@ mod faults;
 mod feed;
 mod fenced_writes;
 mod flows;
+mod group_commit;
 mod helpers;
 mod hostile;
 mod key_locks;
