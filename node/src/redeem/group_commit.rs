@@ -1,7 +1,8 @@
 //! Winners of a shared campaign, committed several to a transaction.
 //!
-//! Alone, a winner's transaction is seven round trips (begin, fence lock,
-//! ownership read, replay read, free use, insert, outbox, commit), and at
+//! Alone, a winner's transaction is seven round trips (begin with the
+//! fence lock, ownership read with the key's lock, replay read, free use,
+//! insert, outbox, commit), and at
 //! a launch those statements, not the rows, were what Postgres spent its
 //! CPU on: about 1,300 winners/s against 10,000 one-insert transactions/s
 //! (`docs/benchmarks.md`). Here every seat Redis granted while a group was
@@ -24,7 +25,7 @@
 //! does clash, the whole group rolls back and runs once more with the
 //! clashes skipped, so only the clashing members go alone.
 
-use super::pg::BEGIN_BOUNDED;
+use super::pg::begin_fenced;
 use super::{RedeemOutcome, RedeemRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -218,7 +219,10 @@ async fn commit_once(
     group: &[Won],
     inserts: Inserts,
 ) -> Result<ApiResult<HashMap<usize, RedeemOutcome>>, Clash> {
-    let mut tx = match conn.begin_with(BEGIN_BOUNDED).await {
+    let mut tx = match conn
+        .begin_with(begin_fenced(group[0].req.campaign.slot))
+        .await
+    {
         Ok(tx) => tx,
         Err(e) => return Ok(Err(e.into())),
     };
@@ -280,7 +284,7 @@ async fn settle(
     };
     let first = &group[0].req;
     let c = &first.campaign;
-    let (epoch, _) = slots::fence_locking(&mut *tx, c.slot, first.epoch, None).await?;
+    let (epoch, _) = slots::fence_read(&mut *tx, c.slot, first.epoch, None).await?;
 
     let locks: Vec<i64> = group
         .iter()

@@ -12,8 +12,11 @@
 //! while the estimate holds, one index probe per seat tried. When the window is full (another node, or a Redis claim, took
 //! seats this node did not count) the node counts again; only a count
 //! answers `exhausted`, so the estimate can make a pick slower, never
-//! wrong. Seats given back by a release sit below the estimate and are
-//! found once the window reaches the cap.
+//! wrong. Seats given back by a release, and gaps the moving window left
+//! behind, sit below the estimate: the first pick that finds them (after
+//! a count, probing down to seat 1) marks the campaign, and its later picks
+//! start anywhere from seat 1 instead of re-reading the full window and
+//! counting first.
 
 use super::pg::{count_seats, free_seat_in};
 use crate::domain::campaign::Campaign;
@@ -35,8 +38,22 @@ const RECOUNTS: usize = 4;
 const REMEMBERED: usize = 10_000;
 
 pub struct SeatFrontier {
-    taken: Mutex<HashMap<String, i64>>,
+    taken: Mutex<HashMap<String, Estimate>>,
     metrics: Arc<Metrics>,
+}
+
+/// What a node believes of a campaign's seats.
+#[derive(Clone, Copy)]
+struct Estimate {
+    taken: i64,
+    /// A pick found the window full and a free seat below it: the free
+    /// seats are gaps left behind (racers' picks spread over the window as
+    /// it moved up; releases). From then on picks start anywhere from seat
+    /// 1 up, and no longer read the full window and count again first:
+    /// with both, every pick of a campaign's last gaps cost a 1,024-seat
+    /// probe and a count (94 winners/s and 503s on 3,000 seats at 50
+    /// connections, Postgres-only engine).
+    gaps_below: bool,
 }
 
 impl SeatFrontier {
@@ -48,7 +65,7 @@ impl SeatFrontier {
         }
     }
 
-    fn estimate(&self, campaign: &str) -> Option<i64> {
+    fn estimate(&self, campaign: &str) -> Option<Estimate> {
         self.taken.lock().expect("seat lock").get(campaign).copied()
     }
 
@@ -57,7 +74,8 @@ impl SeatFrontier {
         if m.len() >= REMEMBERED && !m.contains_key(campaign) {
             m.clear();
         }
-        m.insert(campaign.to_owned(), taken);
+        let gaps_below = m.get(campaign).is_some_and(|e| e.gaps_below);
+        m.insert(campaign.to_owned(), Estimate { taken, gaps_below });
     }
 
     /// A free seat of `c` (capped at `total`), or `None` when every seat
@@ -70,7 +88,9 @@ impl SeatFrontier {
         total: i32,
     ) -> ApiResult<Option<i32>> {
         let id = c.campaign_id.as_str();
-        let mut estimate = self.estimate(id);
+        let known = self.estimate(id);
+        let gaps_below = known.is_some_and(|e| e.gaps_below);
+        let mut estimate = known.map(|e| e.taken);
         for _ in 0..=RECOUNTS {
             let (taken, exact) = match estimate.take() {
                 // A campaign believed full is counted: only a count answers
@@ -93,8 +113,9 @@ impl SeatFrontier {
             // seat 1, since `taken` seats cannot fill `taken + 1` places.
             let hi = (taken as i32).saturating_add(WINDOW).min(total);
             let window_lo = (hi - WINDOW + 1).max(1);
-            let lo = if exact { 1 } else { window_lo };
-            let start = rand::thread_rng().gen_range(window_lo..=hi);
+            let lo = if exact || gaps_below { 1 } else { window_lo };
+            let from = if gaps_below { 1 } else { window_lo };
+            let start = rand::thread_rng().gen_range(from..=hi);
             for (from, to) in [(start, hi), (lo, start - 1)] {
                 if from > to {
                     continue;
@@ -103,8 +124,9 @@ impl SeatFrontier {
                     // One seat more taken. Not "the highest seat taken":
                     // racers pick across the window, and the highest of
                     // their picks would run ahead of the seats in use.
-                    if let Some(t) = self.taken.lock().expect("seat lock").get_mut(id) {
-                        *t += 1;
+                    if let Some(e) = self.taken.lock().expect("seat lock").get_mut(id) {
+                        e.taken += 1;
+                        e.gaps_below |= seat < window_lo;
                     }
                     return Ok(Some(seat));
                 }

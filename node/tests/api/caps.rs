@@ -221,3 +221,50 @@ async fn the_postgres_seat_pick_counts_once_and_again_only_when_its_estimate_mis
     assert_eq!(app.active_redemptions(id).await, 5000);
     assert!(app.metric("coupon_seat_counts_total").await >= 2.0);
 }
+
+/// The last free seats of a campaign larger than the pick's window are
+/// gaps below it. Once a count has led a pick down to one, the node's next
+/// picks go straight for the gaps: ten gaps, ten winners, one count to find
+/// them and one more to answer `exhausted` (not a count and a full-window
+/// probe per pick, which made the tail of a 3,000-seat launch on this
+/// engine crawl at 94 winners/s with 503s).
+#[tokio::test]
+async fn the_postgres_seat_pick_goes_for_the_gaps_below_a_full_window_without_counting_again() {
+    let app = postgres_engine_app().await;
+    let c = app
+        .campaign(json!({"kind": "shared", "code": "GAPSPG", "total_limit": 5000}))
+        .await;
+    let id = c["campaign_id"].as_str().unwrap();
+    let (s, b, _) = app.redeem("first", "k", "GAPSPG", "o").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // Another writer takes every seat but ten gaps, all below the window
+    // at the cap (3977..=5000).
+    let gaps: Vec<i32> = (1..=10).map(|i| i * 350).collect();
+    sqlx::query(
+        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
+         idempotency_key, request_hash, code, use_no, seat_no, discount) \
+         SELECT 'other-' || s, $1, $2, 1, 'other' || s, 'o', 'k', 'h', 'GAPSPG', 1, s, \
+                '{\"type\": \"percent\", \"value\": 10}'::jsonb \
+         FROM generate_series(1, 5000) s WHERE s <> ALL($3) AND NOT EXISTS \
+         (SELECT 1 FROM redemptions WHERE campaign_id = $1 AND seat_no = s)",
+    )
+    .bind(id)
+    .bind(c["slot"].as_i64().unwrap() as i32)
+    .bind(&gaps)
+    .execute(&app.db)
+    .await
+    .expect("fill the other seats");
+    let counted = app.metric("coupon_seat_counts_total").await;
+    for i in 0..10 {
+        let (s, b, _) = app.redeem(&format!("gap{i}"), "k", "GAPSPG", "o").await;
+        assert_eq!(s, StatusCode::CREATED, "gap {i}: {b}");
+    }
+    let (s, b, _) = app.redeem("late", "k", "GAPSPG", "o").await;
+    assert_eq!(s, StatusCode::GONE, "{b}");
+    assert_eq!(app.active_redemptions(id).await, 5000);
+    let counts = app.metric("coupon_seat_counts_total").await - counted;
+    assert!(
+        counts <= 2.0,
+        "{counts} counts for ten gaps and one refusal"
+    );
+}

@@ -12,7 +12,7 @@ use coupon_node::store::campaigns;
 use serde_json::json;
 use std::sync::Arc;
 
-fn member(campaign: &Arc<Campaign>, user: &str, seat: i32) -> Won {
+pub(crate) fn member(campaign: &Arc<Campaign>, user: &str, seat: i32) -> Won {
     let code = campaign.code.clone().unwrap_or_default();
     Won {
         req: RedeemRequest {

@@ -6,6 +6,7 @@ mod constraints;
 mod errors;
 mod faults;
 mod feed;
+mod fence_wait;
 mod fenced_writes;
 mod flows;
 mod group_commit;
