@@ -192,20 +192,7 @@ async fn the_postgres_seat_pick_counts_once_and_again_only_when_its_estimate_mis
     .fetch_one(&app.db)
     .await
     .unwrap();
-    sqlx::query(
-        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
-         idempotency_key, request_hash, code, use_no, seat_no, discount) \
-         SELECT 'other-' || s, $1, $2, 1, 'other' || s, 'o', 'k', 'h', 'ESTPG', 1, s, \
-                '{\"type\": \"percent\", \"value\": 10}'::jsonb \
-         FROM generate_series(1, 5000) s WHERE s <> $3 AND NOT EXISTS \
-         (SELECT 1 FROM redemptions WHERE campaign_id = $1 AND seat_no = s)",
-    )
-    .bind(id)
-    .bind(c["slot"].as_i64().unwrap() as i32)
-    .bind(free)
-    .execute(&app.db)
-    .await
-    .expect("fill the other seats");
+    take_seats_but(&app, &c, 5000, &[free]).await;
     let (s, b, _) = app.redeem("last", "k", "ESTPG", "o").await;
     assert_eq!(s, StatusCode::CREATED, "seat {free} was free: {b}");
     let seat: i32 = sqlx::query_scalar(
@@ -240,20 +227,7 @@ async fn the_postgres_seat_pick_goes_for_the_gaps_below_a_full_window_without_co
     // Another writer takes every seat but ten gaps, all below the window
     // at the cap (3977..=5000).
     let gaps: Vec<i32> = (1..=10).map(|i| i * 350).collect();
-    sqlx::query(
-        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
-         idempotency_key, request_hash, code, use_no, seat_no, discount) \
-         SELECT 'other-' || s, $1, $2, 1, 'other' || s, 'o', 'k', 'h', 'GAPSPG', 1, s, \
-                '{\"type\": \"percent\", \"value\": 10}'::jsonb \
-         FROM generate_series(1, 5000) s WHERE s <> ALL($3) AND NOT EXISTS \
-         (SELECT 1 FROM redemptions WHERE campaign_id = $1 AND seat_no = s)",
-    )
-    .bind(id)
-    .bind(c["slot"].as_i64().unwrap() as i32)
-    .bind(&gaps)
-    .execute(&app.db)
-    .await
-    .expect("fill the other seats");
+    take_seats_but(&app, &c, 5000, &gaps).await;
     let counted = app.metric("coupon_seat_counts_total").await;
     for i in 0..10 {
         let (s, b, _) = app.redeem(&format!("gap{i}"), "k", "GAPSPG", "o").await;
@@ -267,4 +241,25 @@ async fn the_postgres_seat_pick_goes_for_the_gaps_below_a_full_window_without_co
         counts <= 2.0,
         "{counts} counts for ten gaps and one refusal"
     );
+}
+
+/// Another writer takes every seat of campaign `c` (cap `total`) not yet
+/// taken, except `free`.
+async fn take_seats_but(app: &TestApp, c: &Value, total: i32, free: &[i32]) {
+    sqlx::query(
+        "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
+         idempotency_key, request_hash, code, use_no, seat_no, discount) \
+         SELECT 'other-' || s, $1, $2, 1, 'other' || s, 'o', 'k', 'h', $5, 1, s, \
+                '{\"type\": \"percent\", \"value\": 10}'::jsonb \
+         FROM generate_series(1, $3) s WHERE s <> ALL($4) AND NOT EXISTS \
+         (SELECT 1 FROM redemptions WHERE campaign_id = $1 AND seat_no = s)",
+    )
+    .bind(c["campaign_id"].as_str().unwrap())
+    .bind(c["slot"].as_i64().unwrap() as i32)
+    .bind(total)
+    .bind(free)
+    .bind(c["code"].as_str().unwrap())
+    .execute(&app.db)
+    .await
+    .expect("take the other seats");
 }
