@@ -9,8 +9,9 @@
 //! believes are taken: one exact count the first time, then one more per
 //! seat it picks. A pick probes a window of [`WINDOW`] seats reaching that
 //! far above the estimate (or ending at the cap), where seats are free
-//! while the estimate holds, one index probe per seat tried. When the window is full (another node, or a Redis claim, took
-//! seats this node did not count) the node counts again; only a count
+//! while the estimate holds, one index probe per seat tried. When the
+//! window is full (another node, or a Redis claim, took seats this node
+//! did not count) the node counts again; only a count
 //! answers `exhausted`, so the estimate can make a pick slower, never
 //! wrong. Seats given back by a release, and gaps the moving window left
 //! behind, sit below the estimate: the first pick that finds them (after
@@ -49,10 +50,10 @@ struct Estimate {
     /// A pick found the window full and a free seat below it: the free
     /// seats are gaps left behind (racers' picks spread over the window as
     /// it moved up; releases). From then on picks start anywhere from seat
-    /// 1 up, and no longer read the full window and count again first:
-    /// with both, every pick of a campaign's last gaps cost a 1,024-seat
-    /// probe and a count (94 winners/s and 503s on 3,000 seats at 50
-    /// connections, Postgres-only engine).
+    /// 1 up, and no longer read the full window and count again first,
+    /// which had cost every pick of a campaign's last gaps a 1,024-seat
+    /// probe and a count (the 503s at the end of a 3,000-seat burst at 50
+    /// connections fell by two thirds; docs/benchmarks.md).
     gaps_below: bool,
 }
 

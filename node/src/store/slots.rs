@@ -1,11 +1,8 @@
 //! Slot ownership in this region's Postgres and the fencing check (§3.4).
 
 use crate::error::ApiError;
+use crate::ownership::pg::SLOT_LOCK_CLASS;
 use sqlx::{PgConnection, PgPool, Row};
-
-/// Namespace of the per-slot advisory lock (two-int form, so it never meets
-/// the one-bigint idempotency locks).
-const SLOT_LOCK_CLASS: i32 = 0x5107;
 
 /// First start of a standalone region: own `slots` at epoch 1.
 pub async fn bootstrap(db: &PgPool, slots: &[u16]) -> Result<u64, ApiError> {
@@ -29,25 +26,12 @@ pub async fn fence(
     slot: u16,
     epoch: Option<i64>,
 ) -> Result<i64, ApiError> {
-    fence_locking(conn, slot, epoch, None).await.map(|(e, _)| e)
-}
-
-/// [`fence`], and in the same round trip as its ownership read, try the
-/// transaction-scoped advisory lock `key_lock` (a redeem's idempotency
-/// key): Some(false) when another transaction holds it. Reads that the key
-/// lock protects must come in later statements (a later snapshot).
-pub async fn fence_locking(
-    conn: &mut PgConnection,
-    slot: u16,
-    epoch: Option<i64>,
-    key_lock: Option<i64>,
-) -> Result<(i64, Option<bool>), ApiError> {
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
         .bind(SLOT_LOCK_CLASS)
         .bind(slot as i32)
         .execute(&mut *conn)
         .await?;
-    fence_read(conn, slot, epoch, key_lock).await
+    fence_read(conn, slot, epoch, None).await.map(|(e, _)| e)
 }
 
 /// The statement that takes `slot`'s fence lock (shared), for a caller that
@@ -57,8 +41,12 @@ pub fn fence_lock_statement(slot: u16) -> String {
     format!("SELECT pg_advisory_xact_lock_shared({SLOT_LOCK_CLASS}, {slot})")
 }
 
-/// The second half of [`fence_locking`], after the fence lock was taken by
-/// an earlier statement of this transaction ([`fence_lock_statement`]).
+/// The second half of [`fence`], after the fence lock was taken by an
+/// earlier statement of this transaction ([`fence_lock_statement`]); with
+/// `key_lock`, it also tries, in the same round trip, the transaction-scoped
+/// advisory lock of a redeem's idempotency key: Some(false) when another
+/// transaction holds it. Reads that the key lock protects must come in
+/// later statements (a later snapshot).
 pub async fn fence_read(
     conn: &mut PgConnection,
     slot: u16,

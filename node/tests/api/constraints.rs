@@ -254,11 +254,7 @@ async fn postgres_refuses_unreleasing_and_changing_limits() {
 }
 
 async fn constraint_of(db: &PgPool, sql: &str) -> Option<String> {
-    sqlx::query(sql)
-        .execute(db)
-        .await
-        .err()
-        .and_then(|e| e.as_database_error()?.constraint().map(str::to_owned))
+    constraint_of_bound(sqlx::query(sql), db).await
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use crate::group_commit::member;
 use crate::helpers::TestApp;
 use coupon_node::error::ApiError;
 use coupon_node::metrics::Metrics;
+use coupon_node::ownership::pg::SLOT_LOCK_CLASS;
 use coupon_node::redeem::group_commit::try_commit;
 use coupon_node::redeem::pg::{redeem_tx, Hint};
 use coupon_node::redeem::seats::SeatFrontier;
@@ -17,9 +18,6 @@ use serde_json::json;
 use sqlx::Connection;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The lock class of the slot fence (`store/slots.rs`).
-const SLOT_LOCK_CLASS: i32 = 0x5107;
 
 #[tokio::test]
 async fn a_redeem_started_while_a_move_freezes_its_slot_waits_and_refuses() {
