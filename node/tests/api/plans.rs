@@ -12,10 +12,18 @@ use sqlx::Row;
 
 /// A shared campaign with `n` redemptions of users `u1..un`, keys `k1..kn`,
 /// written straight to the table; `analyze_first` refreshes the statistics
-/// before the rows arrive (as at a launch), otherwise after.
-async fn campaign_with_rows(app: &TestApp, code: &str, n: i32, analyze_first: bool) -> String {
+/// before the rows arrive (as at a launch), otherwise after. With `seats`
+/// the campaign has `n` seats and redemption `g` holds seat `g`.
+async fn campaign_with_rows(
+    app: &TestApp,
+    code: &str,
+    n: i32,
+    analyze_first: bool,
+    seats: bool,
+) -> String {
+    let total_limit = seats.then_some(n);
     let c = app
-        .campaign(json!({"kind": "shared", "code": code, "total_limit": null}))
+        .campaign(json!({"kind": "shared", "code": code, "total_limit": total_limit}))
         .await;
     let id = c["campaign_id"].as_str().unwrap().to_owned();
     let slot = c["slot"].as_i64().unwrap() as i32;
@@ -35,8 +43,9 @@ async fn campaign_with_rows(app: &TestApp, code: &str, n: i32, analyze_first: bo
     }
     sqlx::query(
         "INSERT INTO redemptions (redemption_id, campaign_id, slot, epoch, user_id, order_id, \
-         idempotency_key, request_hash, code, use_no, discount) \
-         SELECT 'plan-' || g, $1, $2, 1, 'u' || g, 'o', 'k' || g, 'h', $3, 1, \
+         idempotency_key, request_hash, code, seat_no, use_no, discount) \
+         SELECT 'plan-' || g, $1, $2, 1, 'u' || g, 'o', 'k' || g, 'h', $3, \
+                CASE WHEN $5 THEN g END, 1, \
                 '{\"type\": \"percent\", \"value\": 10}'::jsonb \
          FROM generate_series(1, $4) g",
     )
@@ -44,6 +53,7 @@ async fn campaign_with_rows(app: &TestApp, code: &str, n: i32, analyze_first: bo
     .bind(slot)
     .bind(code)
     .bind(n)
+    .bind(seats)
     .execute(&app.db)
     .await
     .expect("insert redemptions");
@@ -59,7 +69,7 @@ async fn campaign_with_rows(app: &TestApp, code: &str, n: i32, analyze_first: bo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_read_probes_each_member_by_index() {
     let app = TestApp::spawn().await;
-    let id = campaign_with_rows(&app, "GROUPPLAN", 1000, true).await;
+    let id = campaign_with_rows(&app, "GROUPPLAN", 1000, true, false).await;
     let n = 100;
     let locks: Vec<i64> = (0..n).collect();
     let users: Vec<String> = (0..n).map(|i| format!("u{}", i * 7)).collect();
@@ -98,7 +108,7 @@ async fn the_group_read_probes_each_member_by_index() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batched_replay_lookup_probes_the_index() {
     let app = TestApp::spawn().await;
-    let id = campaign_with_rows(&app, "PLANCHECK", 1000, false).await;
+    let id = campaign_with_rows(&app, "PLANCHECK", 1000, false, false).await;
     let id = id.as_str();
     let n = 20;
     let campaigns = vec![id.to_owned(); n];
@@ -136,4 +146,78 @@ async fn the_batched_replay_lookup_probes_the_index() {
         .map(|r| r.get::<i64, _>(0))
         .collect();
     assert_eq!(found, (2..=n as i64).collect::<Vec<_>>());
+}
+
+/// The Postgres-only engine's seat probe over a full 1,000-seat campaign,
+/// with statistics from before its launch: it must read the campaign's
+/// seats once, never once per seat tried (a nested loop or a subplan per
+/// seat, which Postgres ran over every redemption of the campaign for each
+/// seat when the probe was `generate_series` and `NOT EXISTS`). And it
+/// finds a free seat of a range, skipping one a racer has locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seat_probe_reads_the_campaign_once_whatever_the_statistics() {
+    let app = TestApp::spawn().await;
+    let n = 1000;
+    let id = campaign_with_rows(&app, "SEATPLAN", n, true, true).await;
+    let sql = coupon_node::redeem::pg::FREE_SEAT;
+    let seat_in = |from: i32, to: i32| {
+        sqlx::query_scalar::<_, i32>(sql)
+            .bind(&id)
+            .bind(from)
+            .bind(to)
+    };
+    // Run on a full campaign, so every gap is looked for.
+    let plan: serde_json::Value =
+        sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))
+            .bind(&id)
+            .bind(1i32)
+            .bind(n)
+            .fetch_one(&app.db)
+            .await
+            .expect("explain the seat probe");
+    let mut scans = Vec::new();
+    scans_of_redemptions(&plan[0]["Plan"], &mut scans);
+    assert!(
+        !scans.is_empty() && scans.iter().all(|&loops| loops <= 1),
+        "the seat probe reads the campaign's redemptions more than once (loops {scans:?}):\n{plan:#}"
+    );
+    // Full: nothing. A seat given back is found, and the range is kept on
+    // both sides.
+    let db = &app.db;
+    assert_eq!(seat_in(1, n).fetch_optional(db).await.unwrap(), None);
+    sqlx::query(
+        "UPDATE redemptions SET released_at = now() \
+         WHERE campaign_id = $1 AND seat_no IN (1, 700, 701)",
+    )
+    .bind(&id)
+    .execute(db)
+    .await
+    .unwrap();
+    let found = |from, to| async move { seat_in(from, to).fetch_optional(db).await.unwrap() };
+    assert_eq!(found(1, n).await, Some(1));
+    assert_eq!(found(2, n).await, Some(700));
+    assert_eq!(found(701, n).await, Some(701));
+    assert_eq!(found(702, n).await, None);
+    assert_eq!(found(650, 699).await, None);
+    // A racer's pick holds its seat until its transaction ends: the next
+    // pick skips it.
+    let mut racer = app.db.begin().await.unwrap();
+    assert_eq!(
+        seat_in(2, n).fetch_optional(&mut *racer).await.unwrap(),
+        Some(700)
+    );
+    assert_eq!(found(2, n).await, Some(701));
+    racer.rollback().await.unwrap();
+    assert_eq!(found(2, n).await, Some(700));
+}
+
+/// The loops of every scan of `redemptions` in an `EXPLAIN (ANALYZE,
+/// FORMAT JSON)` plan.
+fn scans_of_redemptions(node: &serde_json::Value, loops: &mut Vec<u64>) {
+    if node["Relation Name"] == "redemptions" {
+        loops.push(node["Actual Loops"].as_u64().unwrap_or(u64::MAX));
+    }
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        scans_of_redemptions(child, loops);
+    }
 }
