@@ -34,6 +34,17 @@ pub async fn by_id(db: &PgPool, id: &str) -> Result<Option<Redemption>, ApiError
     row.as_ref().map(from_row).transpose()
 }
 
+/// [`by_key`]'s statement: `$1` campaign, `$2` user, `$3` key.
+pub fn by_key_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT {COLUMNS} FROM redemptions WHERE campaign_id = $1 AND user_id = $2 \
+             AND idempotency_key = $3"
+        )
+    })
+}
+
 /// The caller's redemption under `key` in `campaign_id`: idempotency keys
 /// are scoped to the caller and the campaign (docs/decisions.md).
 pub async fn by_key(
@@ -42,11 +53,7 @@ pub async fn by_key(
     user: &str,
     key: &str,
 ) -> Result<Option<Redemption>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM redemptions WHERE campaign_id = $1 AND user_id = $2 \
-         AND idempotency_key = $3"
-    );
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(by_key_sql())
         .bind(campaign_id)
         .bind(user)
         .bind(key)

@@ -221,3 +221,92 @@ fn scans_of_redemptions(node: &serde_json::Value, loops: &mut Vec<u64>) {
         scans_of_redemptions(child, loops);
     }
 }
+
+/// The point reads of a request (validate's count of the user's uses, the
+/// single path's free use number, its check of a seat after a lost race,
+/// the lookup of a key), run on a 1,000-seat campaign with statistics from
+/// before its launch: each reads a few rows of `redemptions`, never the
+/// campaign's. Postgres takes every index that starts with `campaign_id`
+/// for "one row" then, and chose one that cannot find a seat for the
+/// seat check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_reads_read_a_few_rows_whatever_the_statistics() {
+    let app = TestApp::spawn().await;
+    let id = campaign_with_rows(&app, "POINTPLAN", 1000, true, true).await;
+    let explain = |sql: &str| format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}");
+    let (uses, free_use, by_key, seat) = (
+        explain(coupon_node::redeem::validate::USES_OF_USER),
+        explain(coupon_node::redeem::pg::FREE_USE),
+        explain(coupon_node::store::redemptions::by_key_sql()),
+        explain(coupon_node::redeem::pg::SEAT_HELD),
+    );
+    let by_user = |sql| {
+        sqlx::query_scalar::<_, serde_json::Value>(sql)
+            .bind(&id)
+            .bind("u7")
+    };
+    let db = &app.db;
+    let plans = [
+        ("validate's count", by_user(&uses).fetch_one(db).await),
+        (
+            "the free use number",
+            by_user(&free_use).bind(1i32).fetch_one(db).await,
+        ),
+        (
+            "the key's redemption",
+            by_user(&by_key).bind("k7").fetch_one(db).await,
+        ),
+        (
+            "the seat check",
+            sqlx::query_scalar::<_, serde_json::Value>(&seat)
+                .bind(&id)
+                .bind(700i32)
+                .fetch_one(db)
+                .await,
+        ),
+    ];
+    for (what, plan) in plans {
+        let plan = plan.expect("explain");
+        let read = rows_read_from_redemptions(&plan[0]["Plan"]);
+        assert!(
+            read <= 5,
+            "{what} read {read} rows of redemptions:\n{plan:#}"
+        );
+    }
+    // The seat check answers for the seat asked, not one above it.
+    let held = |seat: i32| {
+        sqlx::query_scalar::<_, bool>(coupon_node::redeem::pg::SEAT_HELD)
+            .bind(&id)
+            .bind(seat)
+            .fetch_one(&app.db)
+    };
+    assert!(held(700).await.unwrap());
+    sqlx::query(
+        "UPDATE redemptions SET released_at = now() WHERE campaign_id = $1 AND seat_no = 700",
+    )
+    .bind(&id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert!(!held(700).await.unwrap());
+    assert!(held(701).await.unwrap());
+    assert!(!held(1001).await.unwrap());
+}
+
+/// Rows a plan's scans of `redemptions` returned or filtered out, over
+/// all of their loops.
+fn rows_read_from_redemptions(node: &serde_json::Value) -> u64 {
+    let own = if node["Relation Name"] == "redemptions" {
+        let n = |k: &str| node[k].as_u64().unwrap_or(0);
+        (n("Actual Rows") + n("Rows Removed by Filter") + n("Rows Removed by Index Recheck"))
+            * n("Actual Loops").max(1)
+    } else {
+        0
+    };
+    own + node["Plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(rows_read_from_redemptions)
+        .sum::<u64>()
+}
