@@ -138,6 +138,7 @@ async fn build_on(
             burst: b.ip_burst,
         },
         attempts: attempts::spawn_writer(db.clone(), metrics.clone()),
+        uses: crate::redeem::uses_batch::UsesReader::spawn(db.clone()),
         db,
         redis,
         verifier,

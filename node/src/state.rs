@@ -21,6 +21,8 @@ pub struct Inner {
     /// Service tokens that verified, until their `exp` (router → node calls).
     pub service_tokens: TokenCache<ServiceClaims>,
     pub campaigns: CampaignCache,
+    /// Validate's count of a user's uses, batched.
+    pub uses: crate::redeem::uses_batch::UsesReader,
     pub metrics: Arc<Metrics>,
     pub claim: Arc<dyn ClaimEngine>,
     pub body_limit: usize,
@@ -45,6 +47,9 @@ impl AppState {
 
     pub fn region(&self) -> &str {
         &self.0.region
+    }
+    pub fn uses(&self) -> &crate::redeem::uses_batch::UsesReader {
+        &self.0.uses
     }
     pub fn db(&self) -> &PgPool {
         &self.0.db

@@ -144,7 +144,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
     );
     if a.warm_tokens {
-        warm_tokens(&base, &code, a.concurrency, &prepared).await?;
+        let procs = server_procs(&cluster, &a.region);
+        warm_tokens(&base, &code, a.concurrency, &prepared, procs).await?;
     }
     let meter = super::cpu::Meter::start(server_procs(&cluster, &a.region));
     let started = Instant::now();
@@ -305,12 +306,15 @@ async fn baseline(
     Ok((wall, n as f64 / wall.as_secs_f64(), winners))
 }
 
-/// One validate per attempt's token, untimed (see `--warm-tokens`).
+/// One validate per attempt's token before the burst's clock (see
+/// `--warm-tokens`). Measured on its own clock, as a validate benchmark:
+/// validates per second and each process' CPU per validate.
 async fn warm_tokens(
     base: &str,
     code: &str,
     concurrency: usize,
     prepared: &[super::fire::Prepared],
+    procs: Vec<(String, u32, bool)>,
 ) -> anyhow::Result<()> {
     let target = Arc::new(super::fire::Target::parse(&format!(
         "{base}/v1/coupons/validate"
@@ -328,7 +332,24 @@ async fn warm_tokens(
             body: body.clone(),
         })
         .collect();
+    let meter = super::cpu::Meter::start(procs);
+    let started = Instant::now();
     let answers = super::fire::fire(target, senders, Arc::new(validates)).await?;
+    let wall = started.elapsed();
+    let spent = meter.spent();
+    let n = answers.len().max(1) as f64;
+    println!(
+        "validates (one per token): {} in {}, {:.0} validates/s; CPU per validate:",
+        answers.len(),
+        ms(wall),
+        n / wall.as_secs_f64()
+    );
+    for (who, cpu) in &spent {
+        println!(
+            "  {who:<16} {:>7.1} µs/validate",
+            cpu.as_secs_f64() * 1e6 / n
+        );
+    }
     let ok = answers
         .iter()
         .filter(|s| s.outcome.starts_with("200"))

@@ -8,6 +8,7 @@ pub mod release;
 pub mod replay_batch;
 pub mod resolve;
 pub mod seats;
+pub mod uses_batch;
 pub mod validate;
 
 use crate::domain::campaign::Campaign;

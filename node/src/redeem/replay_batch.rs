@@ -11,9 +11,9 @@
 
 use super::RedeemRequest;
 use crate::error::{ApiError, ApiResult};
+use crate::store::batch::Batched;
 use crate::store::redemptions::{self, Redemption};
 use sqlx::{PgPool, Row};
-use tokio::sync::{mpsc, oneshot};
 
 /// Keys per lookup.
 const BATCH: usize = 256;
@@ -22,48 +22,40 @@ struct Ask {
     campaign_id: String,
     user: String,
     key: String,
-    reply: oneshot::Sender<ApiResult<Option<Redemption>>>,
 }
 
 #[derive(Clone)]
 pub struct ReplayReader {
-    tx: mpsc::Sender<Ask>,
+    batches: Batched<Ask, ApiResult<Option<Redemption>>>,
 }
 
 impl ReplayReader {
     pub fn spawn(db: PgPool) -> ReplayReader {
-        let (tx, mut rx) = mpsc::channel::<Ask>(BATCH * 16);
-        tokio::spawn(async move {
-            let mut asks = Vec::with_capacity(BATCH);
-            while rx.recv_many(&mut asks, BATCH).await > 0 {
+        let batches = Batched::spawn(BATCH, move |asks: Vec<Ask>| {
+            let db = db.clone();
+            async move {
                 let mut found = lookup(&db, &asks).await;
-                for (i, ask) in asks.drain(..).enumerate() {
-                    let answer = match &mut found {
+                (0..asks.len())
+                    .map(|i| match &mut found {
                         Ok(rows) => rows.remove(&i).unwrap_or(Ok(None)),
                         Err(()) => Err(ApiError::Unavailable { what: "postgres" }),
-                    };
-                    let _ = ask.reply.send(answer);
-                }
+                    })
+                    .collect()
             }
         });
-        ReplayReader { tx }
+        ReplayReader { batches }
     }
 
     /// The prior success of `req`'s key, checked against its request hash
     /// (a different body under the same key is refused, as on any replay).
     pub async fn prior(&self, req: &RedeemRequest) -> ApiResult<Option<Redemption>> {
-        let (reply, answer) = oneshot::channel();
         let ask = Ask {
             campaign_id: req.campaign.campaign_id.clone(),
             user: req.user.clone(),
             key: req.key.as_str().to_owned(),
-            reply,
         };
-        let unavailable = ApiError::Unavailable { what: "postgres" };
-        if self.tx.send(ask).await.is_err() {
-            return Err(unavailable);
-        }
-        match answer.await.map_err(|_| unavailable)?? {
+        let answer = self.batches.ask(ask).await;
+        match answer.unwrap_or(Err(ApiError::Unavailable { what: "postgres" }))? {
             Some(prior) => super::pg::replay(prior, &req.request_hash).map(|o| Some(o.redemption)),
             None => Ok(None),
         }

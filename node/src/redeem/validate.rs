@@ -6,10 +6,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 pub use coupon_api::coupons::Validation;
 
-/// Active redemptions of user `$2` in campaign `$1`.
-pub const USES_OF_USER: &str =
-    "SELECT count(*) FROM redemptions WHERE campaign_id = $1 AND user_id = $2 AND released_at IS NULL";
-
 pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Validation> {
     let code = resolve::shape(raw)?;
     tracing::Span::current().record("slot", code.slot().get());
@@ -20,11 +16,7 @@ pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Vali
         return Err(ApiError::AlreadyRedeemed("this code was already used"));
     }
     let c = &r.campaign;
-    let mine: i64 = sqlx::query_scalar(USES_OF_USER)
-        .bind(&c.campaign_id)
-        .bind(user)
-        .fetch_one(state.db())
-        .await?;
+    let mine = state.uses().of(&c.campaign_id, user).await?;
     if mine >= c.per_user_limit as i64 {
         return Err(ApiError::AlreadyRedeemed(
             "this user reached the campaign's per-user limit",

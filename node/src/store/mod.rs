@@ -2,6 +2,7 @@
 //! `migrations/`; handlers never write SQL.
 
 pub mod attempts;
+pub mod batch;
 pub mod campaigns;
 pub mod codes;
 pub mod jobs;

@@ -384,3 +384,61 @@ async fn grouped_winners_get_their_own_rows_events_and_replays() {
         assert!(grouped >= 30.0, "winners committed in groups: {grouped}");
     }
 }
+
+/// Validates from 300 users at once, batched into a few reads of their
+/// uses: each answer is about its own user (a third have used none of
+/// their two uses, a third one, a third both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_hundred_validates_at_once_each_count_their_own_users_uses() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.campaign(
+        json!({"kind": "shared", "code": "VALIDATES", "total_limit": 10000, "per_user_limit": 2}),
+    )
+    .await;
+    let n = 300;
+    let uses = |i: usize| i % 3;
+    join_all((0..n).map(|i| {
+        let app = app.clone();
+        async move {
+            for k in 0..uses(i) {
+                let (s, body, _) = app
+                    .redeem(&format!("v{i}"), &format!("k{k}"), "VALIDATES", "o")
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{body}");
+            }
+        }
+    }))
+    .await;
+    let gate = Arc::new(Semaphore::new(IN_FLIGHT));
+    let answers = join_all((0..n).map(|i| {
+        let (app, gate) = (app.clone(), gate.clone());
+        async move {
+            let _permit = gate.acquire().await.unwrap();
+            let token = app.user(&format!("v{i}"));
+            let resp = app
+                .post(
+                    "/v1/coupons/validate",
+                    Some(&token),
+                    &json!({"code": "VALIDATES"}),
+                )
+                .await;
+            (
+                resp.status(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    }))
+    .await;
+    for (i, (s, body)) in answers.iter().enumerate() {
+        if uses(i) == 2 {
+            assert_problem(*s, body, 409, "already_redeemed");
+        } else {
+            assert_eq!(
+                *s,
+                StatusCode::OK,
+                "user v{i} with {} uses: {body}",
+                uses(i)
+            );
+        }
+    }
+}

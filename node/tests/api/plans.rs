@@ -235,7 +235,7 @@ async fn point_reads_read_a_few_rows_whatever_the_statistics() {
     let id = campaign_with_rows(&app, "POINTPLAN", 1000, true, true).await;
     let explain = |sql: &str| format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}");
     let (uses, free_use, by_key, seat) = (
-        explain(coupon_node::redeem::validate::USES_OF_USER),
+        explain(coupon_node::redeem::uses_batch::USES_OF_USERS),
         explain(coupon_node::redeem::pg::FREE_USE),
         explain(coupon_node::store::redemptions::by_key_sql()),
         explain(coupon_node::redeem::pg::SEAT_HELD),
@@ -247,7 +247,14 @@ async fn point_reads_read_a_few_rows_whatever_the_statistics() {
     };
     let db = &app.db;
     let plans = [
-        ("validate's count", by_user(&uses).fetch_one(db).await),
+        (
+            "validate's count, three asks",
+            sqlx::query_scalar::<_, serde_json::Value>(&uses)
+                .bind(vec![id.clone(); 3])
+                .bind(vec!["u7", "u8", "nobody"])
+                .fetch_one(db)
+                .await,
+        ),
         (
             "the free use number",
             by_user(&free_use).bind(1i32).fetch_one(db).await,
