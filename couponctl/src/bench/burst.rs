@@ -33,7 +33,8 @@ pub struct Args {
     /// as a shopper validates at checkout: the timed redeems then find their
     /// tokens already verified (the node's token cache), instead of paying
     /// an Ed25519 verification each. Keep attempts under the cache's
-    /// capacity (100,000 by default).
+    /// capacity (100,000 by default). The validates are timed on their
+    /// own clock and reported (validates/s, CPU per validate).
     #[arg(long)]
     warm_tokens: bool,
     /// Do not fire: create the campaign and write one request per line
