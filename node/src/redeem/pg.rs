@@ -286,9 +286,11 @@ pub(crate) async fn count_seats(conn: &mut PgConnection, campaign_id: &str) -> A
 /// for the winner's commit at insert and started again, and near the end
 /// of a 3,000-seat campaign at 50 connections some lost 24 races in a row
 /// (a 503 with seats still free). The lock is `SKIP LOCKED` for rows that
-/// do not exist yet; the unique index at insert still decides. Its class
-/// is `hashtext(campaign_id)`: two campaigns that share it only make each
-/// other skip a seat for the length of a transaction.
+/// do not exist yet; the unique index at insert still decides. Its key is
+/// one 64-bit number, `hashtext(campaign_id)` above the seat: the
+/// one-number form, so it can never meet the slot fence's two-number locks
+/// (a lock space of its own in Postgres), and two campaigns that share a
+/// hash only make each other skip a seat for the length of a transaction.
 ///
 /// Not a probe per seat (`generate_series` and `NOT EXISTS`): that plan
 /// depends on the statistics, and at a launch they say the campaign is
@@ -312,7 +314,7 @@ pub const FREE_SEAT: &str = "SELECT s FROM ( \
        SELECT coalesce(max(seat_no), $2::int - 1) + 1, $3::int FROM redemptions \
        WHERE campaign_id = $1 AND seat_no BETWEEN $2::int AND $3::int AND released_at IS NULL \
      ) gaps, LATERAL generate_series(gaps.lo, least(gaps.hi, gaps.lo + 63)) s \
-     WHERE pg_try_advisory_xact_lock(hashtext($1), s) LIMIT 1";
+     WHERE pg_try_advisory_xact_lock((hashtext($1)::bigint << 32) | s) LIMIT 1";
 
 pub(crate) async fn free_seat_in(
     conn: &mut PgConnection,
