@@ -300,8 +300,8 @@ pub(crate) async fn count_seats(conn: &mut PgConnection, campaign_id: &str) -> A
 /// ms instead of 0.6 ms for a pick of a 3,000-seat campaign's last seats,
 /// which stalled the Postgres-only engine's tail in statement timeouts
 /// (docs/benchmarks.md). Whatever plan Postgres takes for this query, it
-/// reads the range once; a gap is tried for at most 64 seats, so a long
-/// one is not listed whole. Test:
+/// reads the range once; a gap is tried for at most 256 seats (more racers
+/// than that on one gap would skip it), so a long one is not listed whole. Test:
 /// `plans::the_seat_probe_reads_the_campaign_once_whatever_the_statistics`.
 pub const FREE_SEAT: &str = "SELECT s FROM ( \
        SELECT * FROM ( \
@@ -313,7 +313,7 @@ pub const FREE_SEAT: &str = "SELECT s FROM ( \
        UNION ALL \
        SELECT coalesce(max(seat_no), $2::int - 1) + 1, $3::int FROM redemptions \
        WHERE campaign_id = $1 AND seat_no BETWEEN $2::int AND $3::int AND released_at IS NULL \
-     ) gaps, LATERAL generate_series(gaps.lo, least(gaps.hi, gaps.lo + 63)) s \
+     ) gaps, LATERAL generate_series(gaps.lo, least(gaps.hi, gaps.lo + 255)) s \
      WHERE pg_try_advisory_xact_lock((hashtext($1)::bigint << 32) | s) LIMIT 1";
 
 pub(crate) async fn free_seat_in(

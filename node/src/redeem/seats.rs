@@ -9,9 +9,10 @@
 //! believes are taken: one exact count the first time, then one more per
 //! seat it picks. A pick probes a window of [`WINDOW`] seats reaching that
 //! far above the estimate (or ending at the cap), where seats are free
-//! while the estimate holds, reading the seat index in order up to the first gap. When the
-//! window is full (another node, or a Redis claim, took seats this node
-//! did not count) the node counts again; only a count
+//! while the estimate holds, reading the seat index in order up to the
+//! first gap with a seat no racer holds. When the window is full (another
+//! node, or a Redis claim, took seats this node did not count) the node
+//! counts again; only a count
 //! answers `exhausted`, so the estimate can make a pick slower, never
 //! wrong. Seats given back by a release, and gaps the moving window left
 //! behind, sit below the estimate: the first pick that finds them (after

@@ -30,23 +30,29 @@ impl UsesReader {
             let db = db.clone();
             async move {
                 let (campaigns, users): (Vec<String>, Vec<String>) = asks.into_iter().unzip();
-                match sqlx::query_scalar::<_, i64>(USES_OF_USERS)
+                let counted = sqlx::query_scalar::<_, i64>(USES_OF_USERS)
                     .bind(&campaigns)
                     .bind(&users)
                     .fetch_all(&db)
-                    .await
-                {
+                    .await;
+                match counted {
                     Ok(counts) if counts.len() == users.len() => {
-                        counts.into_iter().map(Ok).collect()
+                        return counts.into_iter().map(Ok).collect();
                     }
-                    Ok(_) => vec![],
+                    Ok(counts) => {
+                        tracing::warn!(
+                            asks = users.len(),
+                            answers = counts.len(),
+                            "batched use count answered a different number of asks"
+                        );
+                    }
+                    // Logged once for the batch; every waiter answers 503.
                     Err(e) => {
-                        // Logged once for the batch; every waiter answers 503.
-                        tracing::warn!(error = %e, asks = users.len(), "batched use count failed");
-                        let unavailable = || Err(ApiError::Unavailable { what: "postgres" });
-                        users.iter().map(|_| unavailable()).collect()
+                        tracing::warn!(error = %e, asks = users.len(), "batched use count failed")
                     }
                 }
+                let unavailable = || Err(ApiError::Unavailable { what: "postgres" });
+                users.iter().map(|_| unavailable()).collect()
             }
         });
         UsesReader { batches }
