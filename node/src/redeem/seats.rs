@@ -12,9 +12,8 @@
 //! while the estimate holds, reading the seat index in order up to the
 //! first gap with a seat no racer holds. When the window is full (another
 //! node, or a Redis claim, took seats this node did not count) the node
-//! counts again; only a count
-//! answers `exhausted`, so the estimate can make a pick slower, never
-//! wrong. Seats given back by a release, and gaps the moving window left
+//! counts again; only a count answers `exhausted`, so the estimate can
+//! make a pick slower, never wrong. Seats given back by a release, and gaps the moving window left
 //! behind, sit below the estimate: the first pick that finds them (after
 //! a count, probing down to seat 1) marks the campaign, and its later picks
 //! start anywhere from seat 1 instead of re-reading the full window and

@@ -26,11 +26,8 @@ pub async fn fence(
     slot: u16,
     epoch: Option<i64>,
 ) -> Result<i64, ApiError> {
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
-        .bind(SLOT_LOCK_CLASS)
-        .bind(slot as i32)
-        .execute(&mut *conn)
-        .await?;
+    let lock = fence_lock_statement(slot);
+    sqlx::Executor::execute(&mut *conn, lock.as_str()).await?;
     fence_read(conn, slot, epoch, None).await.map(|(e, _)| e)
 }
 

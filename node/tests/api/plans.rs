@@ -175,8 +175,12 @@ async fn the_seat_probe_reads_the_campaign_once_whatever_the_statistics() {
             .fetch_one(&app.db)
             .await
             .expect("explain the seat probe");
-    let mut scans = Vec::new();
-    scans_of_redemptions(&plan[0]["Plan"], &mut scans);
+    let mut found = Vec::new();
+    scans_of_redemptions(&plan[0]["Plan"], &mut found);
+    let scans: Vec<u64> = found
+        .iter()
+        .map(|scan| scan["Actual Loops"].as_u64().unwrap_or(u64::MAX))
+        .collect();
     assert!(
         !scans.is_empty() && scans.iter().all(|&loops| loops <= 1),
         "the seat probe reads the campaign's redemptions more than once (loops {scans:?}):\n{plan:#}"
@@ -211,14 +215,13 @@ async fn the_seat_probe_reads_the_campaign_once_whatever_the_statistics() {
     assert_eq!(found(2, n).await, Some(700));
 }
 
-/// The loops of every scan of `redemptions` in an `EXPLAIN (ANALYZE,
-/// FORMAT JSON)` plan.
-fn scans_of_redemptions(node: &serde_json::Value, loops: &mut Vec<u64>) {
+/// Every scan of `redemptions` in an `EXPLAIN (ANALYZE, FORMAT JSON)` plan.
+fn scans_of_redemptions<'a>(node: &'a serde_json::Value, scans: &mut Vec<&'a serde_json::Value>) {
     if node["Relation Name"] == "redemptions" {
-        loops.push(node["Actual Loops"].as_u64().unwrap_or(u64::MAX));
+        scans.push(node);
     }
     for child in node["Plans"].as_array().into_iter().flatten() {
-        scans_of_redemptions(child, loops);
+        scans_of_redemptions(child, scans);
     }
 }
 
@@ -302,18 +305,15 @@ async fn point_reads_read_a_few_rows_whatever_the_statistics() {
 
 /// Rows a plan's scans of `redemptions` returned or filtered out, over
 /// all of their loops.
-fn rows_read_from_redemptions(node: &serde_json::Value) -> u64 {
-    let own = if node["Relation Name"] == "redemptions" {
-        let n = |k: &str| node[k].as_u64().unwrap_or(0);
-        (n("Actual Rows") + n("Rows Removed by Filter") + n("Rows Removed by Index Recheck"))
-            * n("Actual Loops").max(1)
-    } else {
-        0
-    };
-    own + node["Plans"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(rows_read_from_redemptions)
-        .sum::<u64>()
+fn rows_read_from_redemptions(plan: &serde_json::Value) -> u64 {
+    let mut scans = Vec::new();
+    scans_of_redemptions(plan, &mut scans);
+    scans
+        .iter()
+        .map(|scan| {
+            let n = |k: &str| scan[k].as_u64().unwrap_or(0);
+            (n("Actual Rows") + n("Rows Removed by Filter") + n("Rows Removed by Index Recheck"))
+                * n("Actual Loops").max(1)
+        })
+        .sum()
 }
