@@ -427,6 +427,29 @@ impl PgServer {
         Ok(self.url(name))
     }
 
+    /// SIGSTOP the server and every backend it forked: a paused Postgres
+    /// keeps its sockets open and answers nothing, like a host gone silent.
+    /// [`resume`](Self::resume) undoes it.
+    pub fn pause(&self) {
+        if let Some(pid) = self.pid() {
+            // The postmaster first, so it forks nothing new meanwhile.
+            procs::signal(pid, libc::SIGSTOP);
+            for child in procs::children(pid) {
+                procs::signal(child, libc::SIGSTOP);
+            }
+        }
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        if let Some(pid) = self.pid() {
+            for child in procs::children(pid) {
+                procs::signal(child, libc::SIGCONT);
+            }
+            procs::signal(pid, libc::SIGCONT);
+        }
+    }
+
     /// Fast shutdown (SIGINT), waiting for the process to exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

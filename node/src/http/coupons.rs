@@ -221,7 +221,7 @@ async fn prepare(
     span.record("slot", code.slot().get());
     state.serve_slot(code.slot().get())?;
     let hash = request_hash(code.as_str(), &body.order_id);
-    let r = resolve::resolve(state, &code).await?;
+    let r = crate::redeem::bounded(resolve::resolve(state, &code)).await?;
     span.record("campaign", r.campaign.campaign_id.as_str());
     // A retry of a success replays even if the campaign closed since; the
     // claim engine looks the key up before anything else.

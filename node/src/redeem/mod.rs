@@ -13,8 +13,23 @@ pub mod validate;
 
 use crate::domain::campaign::Campaign;
 use crate::domain::idempotency::IdempotencyKey;
+use crate::error::{ApiError, ApiResult};
 use crate::store::redemptions::Redemption;
+use std::future::Future;
 use std::sync::Arc;
+
+/// How long the reads before a claim (resolving the code, validate's
+/// counts) may wait for Postgres: past it the answer is 503 `unavailable`,
+/// not a request held until the caller or TCP gives up. Reads change
+/// nothing, so cutting one short is always safe.
+pub const READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `reads`, or 503 `unavailable` once it outlives [`READ_LIMIT`].
+pub async fn bounded<T>(reads: impl Future<Output = ApiResult<T>>) -> ApiResult<T> {
+    tokio::time::timeout(READ_LIMIT, reads)
+        .await
+        .unwrap_or(Err(ApiError::Unavailable { what: "postgres" }))
+}
 
 /// What a redemption consumes besides a per-user use.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 pub use coupon_api::coupons::Validation;
 
+/// Validate `raw` for `user`, within [`super::READ_LIMIT`].
 pub async fn validate(state: &AppState, user: &str, raw: &str) -> ApiResult<Validation> {
+    super::bounded(checks(state, user, raw)).await
+}
+
+async fn checks(state: &AppState, user: &str, raw: &str) -> ApiResult<Validation> {
     let code = resolve::shape(raw)?;
     tracing::Span::current().record("slot", code.slot().get());
     state.serve_slot(code.slot().get())?;

@@ -716,3 +716,79 @@ async fn hold_seed_lock(r: &mut redis::aio::MultiplexedConnection, k: &Keys, hol
         .await
         .unwrap();
 }
+
+/// A Postgres that stops answering (every process SIGSTOPped: its sockets
+/// stay open, as behind a silent network) costs a validate, and a redeem
+/// whose code must be looked up, a 503 within the read limit instead of a
+/// request held until the caller or TCP gives up; once it answers again,
+/// so do validates (no batch of reads is left stuck in front of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_postgres_costs_reads_a_prompt_503_and_they_recover_when_it_resumes() {
+    let pg = PgServer::start_temp(PgOptions::default()).unwrap();
+    let redis = RedisServer::start_temp().unwrap();
+    let app = Arc::new(TestApp::spawn_on(&pg, &redis.url(), |_| {}).await);
+    shared_campaign(&app, "PGPAUSE", 100).await;
+    let pool = app
+        .campaign(json!({"kind": "pool", "code": "PAUSEPOOL"}))
+        .await;
+    let pool_id = pool["campaign_id"].as_str().unwrap().to_owned();
+    app.generate(&pool_id, json!({"count": 1})).await;
+    let code = app.export(&pool_id).await[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let validate = |user: String| {
+        let app = app.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let token = app.user(&user);
+            let body = json!({"code": "PGPAUSE"});
+            let asked = app.post("/v1/coupons/validate", Some(&token), &body);
+            let resp = tokio::time::timeout(Duration::from_secs(15), asked)
+                .await
+                .expect("a validate answered within 15 s");
+            (resp.status(), started.elapsed())
+        }
+    };
+    assert_eq!(validate("before".into()).await.0, StatusCode::OK);
+
+    pg.pause();
+    let asked: Vec<_> = (0..50).map(|i| validate(format!("p{i}"))).collect();
+    let redeem = {
+        let app = app.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let asked = app.redeem("r0", "k-pause", &code, "o-pause");
+            let answer = tokio::time::timeout(Duration::from_secs(15), asked).await;
+            (answer, started.elapsed())
+        }
+    };
+    let (answers, redeemed) = tokio::join!(futures::future::join_all(asked), redeem);
+    pg.resume();
+    for (status, took) in &answers {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "after {took:?}");
+        assert!(*took < Duration::from_secs(6), "a validate took {took:?}");
+    }
+    let (status, body, _) = redeemed.0.expect("the redeem answered within 15 s");
+    assert_problem(status, &body, 503, "unavailable");
+    // Without its own bound the lookup waited for the pool's 5 s acquire
+    // timeout (for ever if its connection was mid-query at the pause).
+    let took = redeemed.1;
+    assert!(
+        took < Duration::from_millis(4500),
+        "the redeem took {took:?}"
+    );
+
+    let resumed = std::time::Instant::now();
+    loop {
+        let (status, _) = validate(format!("after{}", resumed.elapsed().as_millis())).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            resumed.elapsed() < Duration::from_secs(10),
+            "validates still answer {status} 10 s after postgres resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
