@@ -19,7 +19,7 @@ cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast "
 if [ $# -eq 0 ]; then
   # Same package selection and features as above, so nothing is rebuilt.
   COUPON_CLAIM_ENGINE=postgres cargo nextest run --workspace --features coupon-node/failpoints --no-fail-fast \
-    -E 'package(coupon-node) & (test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped)/))'
+    -E 'package(coupon-node) & (test(/^concurrency::/) | test(/^faults::(a_crash_after_commit|postgres_stopped|a_paused)/))'
 fi
 # The served OpenAPI documents against the running servers (about 2 minutes).
 ./deploy/contract-test.sh

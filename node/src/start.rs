@@ -120,6 +120,7 @@ async fn build_on(
         ClaimEngineKind::Postgres => Arc::new(PostgresClaim {
             db: db.clone(),
             seats: crate::redeem::seats::SeatFrontier::new(metrics.clone()),
+            remaining: crate::redeem::remaining::RemainingCounts::new(db.clone()),
         }),
     };
     let b = &cfg.burst;

@@ -41,6 +41,8 @@ pub struct RedisClaim {
     groups: crate::redeem::group_commit::GroupCommitter,
     /// Seat picks of redeems that commit without a Redis seat.
     seats: crate::redeem::seats::SeatFrontier,
+    /// Validate's count when Redis cannot answer for the campaign.
+    pub(super) remaining: crate::redeem::remaining::RemainingCounts,
 }
 
 pub(super) struct Touched {
@@ -100,6 +102,7 @@ impl RedisClaim {
             replays: crate::redeem::replay_batch::ReplayReader::spawn(db.clone()),
             groups: crate::redeem::group_commit::GroupCommitter::spawn(db.clone(), metrics.clone()),
             seats: crate::redeem::seats::SeatFrontier::new(metrics.clone()),
+            remaining: crate::redeem::remaining::RemainingCounts::new(db.clone()),
             db,
             redis,
             metrics,

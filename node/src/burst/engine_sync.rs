@@ -8,7 +8,6 @@ use super::{reconcile, seed};
 use crate::domain::campaign::{Campaign, Kind};
 use crate::error::ApiResult;
 use crate::redeem::claim::{BoxFut, ClaimEngine};
-use crate::redeem::pg;
 use crate::redeem::{RedeemOutcome, RedeemRequest};
 use redis::AsyncCommands;
 use std::sync::Arc;
@@ -34,7 +33,7 @@ impl RedisClaim {
             Ok((true, free, next)) if c.kind != Kind::Shared || next.is_some() => {
                 Ok(Some(free + keys::unlisted(c.total_limit, next)))
             }
-            _ => pg::remaining(&self.db, c).await,
+            _ => self.remaining.of(c).await,
         }
     }
 

@@ -77,6 +77,7 @@ pub trait ClaimEngine: Send + Sync {
 pub struct PostgresClaim {
     pub db: PgPool,
     pub seats: super::seats::SeatFrontier,
+    pub remaining: super::remaining::RemainingCounts,
 }
 
 impl ClaimEngine for PostgresClaim {
@@ -95,6 +96,6 @@ impl ClaimEngine for PostgresClaim {
     }
 
     fn remaining<'a>(&'a self, campaign: &'a Campaign) -> BoxFut<'a, ApiResult<Option<i64>>> {
-        Box::pin(pg::remaining(&self.db, campaign))
+        Box::pin(self.remaining.of(campaign))
     }
 }

@@ -5,6 +5,7 @@ pub mod claim;
 pub mod group_commit;
 pub mod pg;
 pub mod release;
+pub mod remaining;
 pub mod replay_batch;
 pub mod resolve;
 pub mod seats;

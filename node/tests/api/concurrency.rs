@@ -473,3 +473,108 @@ async fn three_hundred_validates_at_once_each_count_their_own_users_uses() {
         }
     }
 }
+
+/// When validate's `remaining` must be counted in Postgres (the
+/// Postgres-only engine here; on the Redis engine, while Redis cannot
+/// answer for the campaign), validates arriving together share one count:
+/// the count reads every unused code of the pool, and one per validate
+/// melted Postgres exactly when Redis was gone. The test holds the codes
+/// table locked while 300 validates arrive, counts the counts waiting on
+/// that lock, then lets them through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_hundred_validates_at_once_share_one_count_of_a_pools_codes() {
+    let app = Arc::new(
+        TestApp::spawn_with(|c| {
+            c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+        })
+        .await,
+    );
+    let c = app
+        .campaign(json!({"kind": "pool", "code": "COUNTONCE"}))
+        .await;
+    app.generate(c["campaign_id"].as_str().unwrap(), json!({"count": 2000}))
+        .await;
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE codes IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let answers = tokio::spawn({
+        let app = app.clone();
+        async move {
+            join_all((0..300).map(|i| {
+                let app = app.clone();
+                async move {
+                    let token = app.user(&format!("c{i}"));
+                    let body = json!({"code": "COUNTONCE"});
+                    let resp = app.post("/v1/coupons/validate", Some(&token), &body).await;
+                    (
+                        resp.status(),
+                        resp.json::<Value>().await.unwrap_or(Value::Null),
+                    )
+                }
+            }))
+            .await
+        }
+    });
+    let waiting = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'SELECT count(*) FROM codes WHERE campaign_id%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while waiting().await == 0 && started.elapsed() < std::time::Duration::from_secs(2) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Let the rest of the 300 arrive and queue behind the lock too.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let counts = waiting().await;
+    lock.rollback().await.unwrap();
+    for (s, body) in answers.await.unwrap() {
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["remaining"], 2000, "{body}");
+    }
+    assert_eq!(counts, 1, "counts of the pool's codes waiting at once");
+}
+
+/// The shared count is a hint that ages out: a validate right after a
+/// redeem may still show the count from before it, and within the count's
+/// freshness (at most 5 s) validates show the code gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_count_of_a_pools_codes_ages_out() {
+    let app = TestApp::spawn_with(|c| {
+        c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+    })
+    .await;
+    let c = app
+        .campaign(json!({"kind": "pool", "code": "COUNTAGES"}))
+        .await;
+    app.generate(c["campaign_id"].as_str().unwrap(), json!({"count": 20}))
+        .await;
+    let remaining = || async {
+        let token = app.user("looker");
+        let body = json!({"code": "COUNTAGES"});
+        let resp = app.post("/v1/coupons/validate", Some(&token), &body).await;
+        let v: Value = resp.json().await.unwrap();
+        v["remaining"].as_i64().unwrap_or_else(|| panic!("{v}"))
+    };
+    assert_eq!(remaining().await, 20);
+    let (s, body, _) = app.redeem("buyer", "k1", "COUNTAGES", "o1").await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let started = std::time::Instant::now();
+    loop {
+        if remaining().await == 19 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "validate still counts the redeemed code after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
