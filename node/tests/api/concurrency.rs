@@ -579,3 +579,115 @@ async fn a_shared_count_of_a_pools_codes_ages_out() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// A count slower than the validates waiting for it (they answer 503
+/// after the read limit) still finishes, and the validates that come after
+/// share it instead of starting counts of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_count_that_outlives_its_validates_serves_the_next_ones() {
+    let app = Arc::new(
+        TestApp::spawn_with(|c| {
+            c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+        })
+        .await,
+    );
+    let c = app
+        .campaign(json!({"kind": "pool", "code": "SLOWCOUNT"}))
+        .await;
+    app.generate(c["campaign_id"].as_str().unwrap(), json!({"count": 50}))
+        .await;
+    let wave = |name: &'static str| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            join_all((0..20).map(|i| {
+                let app = app.clone();
+                async move {
+                    let token = app.user(&format!("{name}{i}"));
+                    let body = json!({"code": "SLOWCOUNT"});
+                    let resp = app.post("/v1/coupons/validate", Some(&token), &body).await;
+                    (
+                        resp.status(),
+                        resp.json::<Value>().await.unwrap_or(Value::Null),
+                    )
+                }
+            }))
+            .await
+        })
+    };
+    let counting = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'SELECT count(*) FROM codes WHERE campaign_id%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE codes IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    for (s, body) in wave("first").await.unwrap() {
+        assert_problem(s, &body, 503, "unavailable");
+    }
+    let second = wave("second");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let counts = counting().await;
+    lock.rollback().await.unwrap();
+    for (s, body) in second.await.unwrap() {
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["remaining"], 50, "{body}");
+    }
+    assert_eq!(
+        counts, 1,
+        "counts waiting at once after the first wave gave up"
+    );
+}
+
+/// A count that finished after every validate waiting for it gave up is
+/// not served once it has expired: the next validate counts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_count_nobody_waited_for_is_not_served_once_expired() {
+    let app = Arc::new(
+        TestApp::spawn_with(|c| {
+            c.burst.claim_engine = coupon_node::config::ClaimEngineKind::Postgres
+        })
+        .await,
+    );
+    let c = app
+        .campaign(json!({"kind": "pool", "code": "LATECOUNT"}))
+        .await;
+    app.generate(c["campaign_id"].as_str().unwrap(), json!({"count": 50}))
+        .await;
+    let validate = |user: &'static str| {
+        let app = app.clone();
+        async move {
+            let token = app.user(user);
+            let body = json!({"code": "LATECOUNT"});
+            let resp = app.post("/v1/coupons/validate", Some(&token), &body).await;
+            (
+                resp.status(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE codes IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let (s, body) = validate("early").await;
+    assert_problem(s, &body, 503, "unavailable");
+    lock.rollback().await.unwrap();
+    // The count finishes now, unwatched; it serves for at most 5 s.
+    let (s, body, _) = app.redeem("buyer", "k1", "LATECOUNT", "o1").await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    tokio::time::sleep(
+        coupon_node::redeem::remaining::MAX_FRESH + std::time::Duration::from_millis(500),
+    )
+    .await;
+    let (s, body) = validate("late").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["remaining"], 49, "an expired count was served: {body}");
+}
