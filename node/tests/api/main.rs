@@ -16,6 +16,7 @@ mod key_locks;
 mod limits;
 mod ownership;
 mod plans;
+mod remaining;
 mod replay;
 mod spans;
 mod tokens;
