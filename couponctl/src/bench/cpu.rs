@@ -17,53 +17,41 @@ fn ticks_per_sec() -> f64 {
     }
 }
 
-/// (ppid, utime + stime in ticks) of one process, if it exists.
-fn stat(pid: &str) -> Option<(u32, u64)> {
+/// utime + stime, in ticks, of one process (`pid` or "self"), if it exists.
+fn ticks(pid: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may contain spaces: `) S ppid …`.
     let rest = text.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] = state (field 3); ppid = field 4; utime = 14; stime = 15.
-    let ppid = f.get(1)?.parse().ok()?;
+    // rest[0] = state (field 3); utime = field 14; stime = 15.
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
-    Some((ppid, utime + stime))
+    Some(utime + stime)
+}
+
+fn duration(ticks: u64) -> Duration {
+    Duration::from_secs_f64(ticks as f64 / ticks_per_sec())
 }
 
 /// CPU time of `pid` alone.
 pub fn of(pid: u32) -> Duration {
-    stat(&pid.to_string()).map_or(Duration::ZERO, |(_, t)| {
-        Duration::from_secs_f64(t as f64 / ticks_per_sec())
-    })
+    duration(ticks(&pid.to_string()).unwrap_or(0))
 }
 
 /// CPU time of `pid` and its direct children (Postgres: the postmaster and
 /// one backend per connection). Children that exited meanwhile are missed,
 /// so a pool that reconnects under-reports a little.
 pub fn with_children(pid: u32) -> Duration {
-    let mut ticks = stat(&pid.to_string()).map_or(0, |(_, t)| t);
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !name.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if let Some((ppid, t)) = stat(name) {
-                if ppid == pid {
-                    ticks += t;
-                }
-            }
-        }
-    }
-    Duration::from_secs_f64(ticks as f64 / ticks_per_sec())
+    let children: u64 = coupon_testkit::procs::children(pid)
+        .into_iter()
+        .filter_map(|child| ticks(&child.to_string()))
+        .sum();
+    duration(ticks(&pid.to_string()).unwrap_or(0) + children)
 }
 
 /// This process (the load generator).
 pub fn own() -> Duration {
-    stat("self").map_or(Duration::ZERO, |(_, t)| {
-        Duration::from_secs_f64(t as f64 / ticks_per_sec())
-    })
+    duration(ticks("self").unwrap_or(0))
 }
 
 /// A named set of processes measured before and after a run.

@@ -60,6 +60,14 @@ fn validates(
     })
 }
 
+/// Every validate of a wave answered 200 with `remaining`.
+async fn all_valid(wave: JoinHandle<Vec<(StatusCode, Value)>>, remaining: i64) {
+    for (s, body) in wave.await.unwrap() {
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["remaining"], remaining, "{body}");
+    }
+}
+
 /// Counts of codes waiting on the lock now.
 async fn counts_waiting(app: &TestApp) -> i64 {
     sqlx::query_scalar::<_, i64>(
@@ -88,10 +96,7 @@ async fn three_hundred_validates_at_once_share_one_count_of_a_pools_codes() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let counts = counts_waiting(&app).await;
     lock.rollback().await.unwrap();
-    for (s, body) in answers.await.unwrap() {
-        assert_eq!(s, StatusCode::OK, "{body}");
-        assert_eq!(body["remaining"], 2000, "{body}");
-    }
+    all_valid(answers, 2000).await;
     assert_eq!(counts, 1, "counts of the pool's codes waiting at once");
 }
 
@@ -137,10 +142,7 @@ async fn a_count_that_outlives_its_validates_serves_the_next_ones() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let counts = counts_waiting(&app).await;
     lock.rollback().await.unwrap();
-    for (s, body) in second.await.unwrap() {
-        assert_eq!(s, StatusCode::OK, "{body}");
-        assert_eq!(body["remaining"], 50, "{body}");
-    }
+    all_valid(second, 50).await;
     assert_eq!(
         counts, 1,
         "counts waiting at once after the first wave gave up"
