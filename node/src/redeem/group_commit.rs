@@ -236,7 +236,7 @@ async fn commit_once(
             Ok(Err(e))
         }
         Ok(done) if !done.is_empty() => {
-            super::about_to_commit(done.keys().map(|i| &group[*i].req));
+            super::about_to_commit(done.keys().map(|i| &group[*i].req)).await;
             Ok(tx.commit().await.map(|()| done).map_err(ApiError::from))
         }
         Ok(none) => {

@@ -79,12 +79,22 @@ pub struct CommitMark(Arc<tokio::sync::Notify>);
 
 /// Called just before the COMMIT of a transaction holding these redeems
 /// (one on the single path, a group's settled members on the grouped one).
-pub(crate) fn about_to_commit<'a>(reqs: impl IntoIterator<Item = &'a RedeemRequest>) {
-    // A slow transaction, for the commit-wait test.
-    fail::fail_point!("before_commit");
+pub(crate) async fn about_to_commit<'a>(reqs: impl IntoIterator<Item = &'a RedeemRequest>) {
+    // A slow transaction, for the commit-wait test: `return(MS)` holds it MS
+    // ms on a timer. A `sleep(MS)` action blocks a runtime worker, and a
+    // task woken onto that worker (the handler waiting for an earlier
+    // commit) waited with it: the test read "outcome unknown" once in CI.
+    if let Some(ms) = held_before_commit() {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     for req in reqs {
         req.committing.raise();
     }
+}
+
+fn held_before_commit() -> Option<u64> {
+    fail::fail_point!("before_commit", |ms| ms.and_then(|ms| ms.parse().ok()));
+    None
 }
 
 impl CommitMark {

@@ -62,7 +62,7 @@ pub async fn redeem_on(
     let mut tx = conn.begin_with(begin_fenced(req.campaign.slot)).await?;
     match redeem_in(&mut tx, seats, req, hint).await {
         Ok(outcome) => {
-            super::about_to_commit([req]);
+            super::about_to_commit([req]).await;
             tx.commit().await?;
             Ok(outcome)
         }

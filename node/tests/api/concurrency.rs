@@ -140,27 +140,30 @@ async fn three_thousand_users_on_three_thousand_seats_all_win() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redeem_queued_for_a_connection_is_not_an_unknown_outcome() {
     // One usable connection (the other is the ownership view's LISTEN):
-    // N commits in a row on the Postgres engine, each held SLEEP_MS, stay
-    // inside the 4 s bound before the COMMIT; the commit wait is far below
-    // SLEEP_MS (the old timer, started on arrival, failed every request)
-    // and far above what a loaded CI machine adds after the COMMIT (at 200
-    // ms it flaked: 1 of 8 answered "unknown" in 2 of 7 loaded runs).
-    // At 800 ms the three held commits took 2.4 s of the 4 s, and the test
-    // failed once in a full local run: 600 ms leaves the queue 2.2 s.
+    // N commits in a row on the Postgres engine, each held SLEEP_MS before
+    // its COMMIT, stay inside the 4 s bound before the COMMIT (at 800 ms the
+    // three took 2.4 s of it and the test failed once in a full local run;
+    // 600 ms leaves the queue 2.2 s). The commit wait, 1 s, is below the
+    // second redeem's 1.2 s from arrival (the old timer, started on arrival,
+    // failed 2 of 3) and well above what a loaded machine adds after the
+    // COMMIT (at 200 ms it flaked: 1 of 8 "unknown" in 2 of 7 loaded runs).
+    // The hold is a timer (`return(MS)`), not a blocking `sleep(MS)`: that
+    // stalled one of the runtime's workers, and a handler woken onto it once
+    // outwaited a 500 ms commit wait in CI.
     const N: usize = 3;
     const SLEEP_MS: u64 = 600;
     let scenario = fail::FailScenario::setup();
     let app = Arc::new(
         TestApp::spawn_with(|cfg| {
             cfg.db_max_connections = 2;
-            cfg.commit_wait_ms = 500;
+            cfg.commit_wait_ms = 1000;
         })
         .await,
     );
     let c = app
         .campaign(json!({"kind": "shared", "code": "QUEUED", "total_limit": 1000}))
         .await;
-    fail::cfg("before_commit", &format!("sleep({SLEEP_MS})")).unwrap();
+    fail::cfg("before_commit", &format!("return({SLEEP_MS})")).unwrap();
     let results = burst(
         &app,
         N,
