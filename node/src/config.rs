@@ -59,7 +59,8 @@ pub struct NodeConfig {
     #[arg(long, env = "COUPON_COMMIT_WAIT_MS", default_value_t = 2500)]
     pub commit_wait_ms: u64,
     /// Postgres connection pool size. One connection is the ownership
-    /// view's LISTEN, held for as long as the node runs.
+    /// view's LISTEN, held for as long as the node runs. The node opens
+    /// two more outside the pool: the region lease's, and the seat counts'.
     #[arg(long, env = "COUPON_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
     /// Slots this region owns when its Postgres has no ownership rows yet

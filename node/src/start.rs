@@ -119,7 +119,7 @@ async fn build_on(
         }
         ClaimEngineKind::Postgres => Arc::new(PostgresClaim {
             db: db.clone(),
-            seats: crate::redeem::seats::SeatFrontier::new(metrics.clone()),
+            seats: crate::redeem::seats::SeatFrontier::new(&db, metrics.clone()),
             remaining: crate::redeem::remaining::RemainingCounts::new(db.clone()),
         }),
     };

@@ -101,7 +101,7 @@ impl RedisClaim {
         let engine = Arc::new(RedisClaim {
             replays: crate::redeem::replay_batch::ReplayReader::spawn(db.clone()),
             groups: crate::redeem::group_commit::GroupCommitter::spawn(db.clone(), metrics.clone()),
-            seats: crate::redeem::seats::SeatFrontier::new(metrics.clone()),
+            seats: crate::redeem::seats::SeatFrontier::new(&db, metrics.clone()),
             remaining: crate::redeem::remaining::RemainingCounts::new(db.clone()),
             db,
             redis,

@@ -8,6 +8,7 @@ pub mod release;
 pub mod remaining;
 pub mod replay_batch;
 pub mod resolve;
+pub mod seat_counts;
 pub mod seats;
 pub mod uses_batch;
 pub mod validate;

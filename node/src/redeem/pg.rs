@@ -265,17 +265,6 @@ async fn seat_held(conn: &mut PgConnection, c: &Campaign, seat: i32) -> ApiResul
         .await?)
 }
 
-/// Seats of a campaign in use: reads every one (see [`super::seats`]).
-pub(crate) async fn count_seats(conn: &mut PgConnection, campaign_id: &str) -> ApiResult<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM redemptions WHERE campaign_id = $1 \
-         AND seat_no IS NOT NULL AND released_at IS NULL",
-    )
-    .bind(campaign_id)
-    .fetch_one(conn)
-    .await?)
-}
-
 /// A free seat of `$2..=$3` of campaign `$1` that no racer is about to
 /// insert, locked for this transaction; no row when there is none.
 ///

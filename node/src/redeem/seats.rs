@@ -19,12 +19,13 @@
 //! start anywhere from seat 1 instead of re-reading the full window and
 //! counting first.
 
-use super::pg::{count_seats, free_seat_in};
+use super::pg::free_seat_in;
+use super::seat_counts::SeatCounts;
 use crate::domain::campaign::Campaign;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use rand::Rng;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -40,7 +41,7 @@ const REMEMBERED: usize = 10_000;
 
 pub struct SeatFrontier {
     taken: Mutex<HashMap<String, Estimate>>,
-    metrics: Arc<Metrics>,
+    counts: SeatCounts,
 }
 
 /// What a node believes of a campaign's seats.
@@ -58,11 +59,11 @@ struct Estimate {
 }
 
 impl SeatFrontier {
-    pub fn new(metrics: Arc<Metrics>) -> SeatFrontier {
+    pub fn new(db: &PgPool, metrics: Arc<Metrics>) -> SeatFrontier {
         metrics.add("coupon_seat_counts_total", &[], 0);
         SeatFrontier {
             taken: Mutex::default(),
-            metrics,
+            counts: SeatCounts::spawn(db, metrics),
         }
     }
 
@@ -95,11 +96,11 @@ impl SeatFrontier {
         for _ in 0..=RECOUNTS {
             let (taken, exact) = match estimate.take() {
                 // A campaign believed full is counted: only a count answers
-                // `exhausted`.
+                // `exhausted`. The count is shared with the picks asking at
+                // the same time (a full campaign's every loser asks).
                 Some(t) if t < total as i64 => (t, false),
                 _ => {
-                    self.metrics.inc("coupon_seat_counts_total", &[]);
-                    let t = count_seats(&mut *conn, id).await?;
+                    let t = self.counts.of(id).await?;
                     self.set(id, t);
                     (t, true)
                 }

@@ -47,7 +47,7 @@ async fn a_redeem_started_while_a_move_freezes_its_slot_waits_and_refuses() {
     let single = {
         let (db, req) = (app.db.clone(), member(&campaign, "fw-single", 1).req);
         tokio::spawn(async move {
-            let seats = SeatFrontier::new(Arc::new(Metrics::new()));
+            let seats = SeatFrontier::new(&db, Arc::new(Metrics::new()));
             redeem_tx(&db, &seats, &req, Hint::default()).await
         })
     };

@@ -45,10 +45,11 @@ async fn second_ask(app: &TestApp, code: &str) -> RedeemRequest {
     }
 }
 
-fn seats() -> coupon_node::redeem::seats::SeatFrontier {
-    coupon_node::redeem::seats::SeatFrontier::new(std::sync::Arc::new(
-        coupon_node::metrics::Metrics::new(),
-    ))
+fn seats(db: &PgPool) -> coupon_node::redeem::seats::SeatFrontier {
+    coupon_node::redeem::seats::SeatFrontier::new(
+        db,
+        std::sync::Arc::new(coupon_node::metrics::Metrics::new()),
+    )
 }
 
 async fn backend(conn: &mut PoolConnection<Postgres>) -> i32 {
@@ -69,7 +70,7 @@ async fn advisory_locks(db: &PgPool, pid: i32) -> i64 {
 /// The next ask with the same key, on another connection, gets the plain
 /// refusal.
 async fn asked_again(db: &PgPool, req: &RedeemRequest) {
-    let again = redeem_tx(db, &seats(), req, Hint::default()).await;
+    let again = redeem_tx(db, &seats(db), req, Hint::default()).await;
     assert!(
         matches!(again, Err(ApiError::AlreadyRedeemed(_))),
         "the key is still locked by a finished transaction: {again:?}"
@@ -100,7 +101,7 @@ async fn a_refused_single_redeem_has_let_go_of_its_key_when_it_returns() {
     let req = second_ask(&app, "LOCKONE1").await;
     let mut conn = app.db.acquire().await.unwrap();
     let pid = backend(&mut conn).await;
-    let first = redeem_on(&mut conn, &seats(), &req, Hint::default()).await;
+    let first = redeem_on(&mut conn, &seats(&app.db), &req, Hint::default()).await;
     assert!(
         matches!(first, Err(ApiError::AlreadyRedeemed(_))),
         "{first:?}"

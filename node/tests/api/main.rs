@@ -18,5 +18,6 @@ mod ownership;
 mod plans;
 mod remaining;
 mod replay;
+mod seat_counts;
 mod spans;
 mod tokens;
