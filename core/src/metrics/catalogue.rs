@@ -91,7 +91,12 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "coupon_seat_counts_total",
         Kind::Counter,
-        "Exact counts of a campaign's seats in use by the Postgres-only path (each reads every seat taken); a steady rise means its seat estimate keeps missing.",
+        "Exact counts of a campaign's seats in use by the Postgres-only path's seat pick (each reads every seat taken, shared by the picks asking at once).",
+    ),
+    (
+        "coupon_batched_refusals_total",
+        Kind::Counter,
+        "Redeems of a shared campaign the node counted full, answered on the Postgres path by a batch: refused there, or sent alone to the single transaction (key in flight or used, a seat free, a failed batch).",
     ),
     (
         "coupon_seed_failures_total",

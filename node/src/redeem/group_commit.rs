@@ -109,7 +109,7 @@ impl GroupCommitter {
                 }
                 let (db, metrics) = (db.clone(), metrics.clone());
                 tokio::spawn(async move {
-                    let groups = by_campaign(members);
+                    let groups = by_campaign(members, |m: &Member| &m.won.req);
                     join_all(groups.into_iter().map(|g| commit(&db, &metrics, g))).await;
                     drop(permit);
                 });
@@ -139,11 +139,14 @@ impl GroupCommitter {
 /// One group per campaign and routed epoch, as each member read its
 /// campaign: a group shares one fence, one per-user limit and one frozen
 /// discount, so members that read an edited campaign go in another group.
-fn by_campaign(members: Vec<Member>) -> Vec<Vec<Member>> {
+pub(super) fn by_campaign<T>(
+    members: impl IntoIterator<Item = T>,
+    req_of: impl Fn(&T) -> &RedeemRequest,
+) -> Vec<Vec<T>> {
     type Key = (String, Option<i64>, usize);
-    let mut groups: HashMap<Key, Vec<Member>> = HashMap::new();
+    let mut groups: HashMap<Key, Vec<T>> = HashMap::new();
     for m in members {
-        let req = &m.won.req;
+        let req = req_of(&m);
         let k = (
             req.campaign.campaign_id.clone(),
             req.epoch,

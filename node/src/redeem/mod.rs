@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod group_commit;
 pub mod pg;
+pub mod refusals;
 pub mod release;
 pub mod remaining;
 pub mod replay_batch;

@@ -41,6 +41,11 @@ pub async fn redeem_tx(
     req: &RedeemRequest,
     hint: Hint,
 ) -> ApiResult<RedeemOutcome> {
+    if hint.seat_no.is_none() {
+        if let Some(refused) = seats.refused_if_full(req).await {
+            return Err(refused);
+        }
+    }
     redeem_on(&mut *db.acquire().await?, seats, req, hint).await
 }
 

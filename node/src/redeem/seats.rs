@@ -20,7 +20,9 @@
 //! counting first.
 
 use super::pg::free_seat_in;
+use super::refusals::FullRefusals;
 use super::seat_counts::SeatCounts;
+use super::{RedeemRequest, Target};
 use crate::domain::campaign::Campaign;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -42,6 +44,7 @@ const REMEMBERED: usize = 10_000;
 pub struct SeatFrontier {
     taken: Mutex<HashMap<String, Estimate>>,
     counts: SeatCounts,
+    refusals: FullRefusals,
 }
 
 /// What a node believes of a campaign's seats.
@@ -63,8 +66,25 @@ impl SeatFrontier {
         metrics.add("coupon_seat_counts_total", &[], 0);
         SeatFrontier {
             taken: Mutex::default(),
-            counts: SeatCounts::spawn(db, metrics),
+            counts: SeatCounts::spawn(db, metrics.clone()),
+            refusals: FullRefusals::spawn(db.clone(), metrics),
         }
+    }
+
+    /// The refusal of a redeem with no seat granted (`Hint::seat_no`) of a
+    /// shared campaign this node last counted full, from a batch of them
+    /// ([`super::refusals`]); `None`: redeem on the single path.
+    pub async fn refused_if_full(&self, req: &RedeemRequest) -> Option<ApiError> {
+        let c = &req.campaign;
+        let total = c.total_limit?;
+        let full = matches!(req.target, Target::Shared)
+            && self
+                .estimate(&c.campaign_id)
+                .is_some_and(|e| e.taken >= total as i64);
+        if !full {
+            return None;
+        }
+        self.refusals.refusal(req).await
     }
 
     fn estimate(&self, campaign: &str) -> Option<Estimate> {
