@@ -94,6 +94,8 @@ pub(crate) async fn about_to_commit<'a>(reqs: impl IntoIterator<Item = &'a Redee
     }
 }
 
+/// How long a test's `before_commit` failpoint holds the transaction, in
+/// ms (`return(MS)`); `None` in production builds and when unset.
 fn held_before_commit() -> Option<u64> {
     fail::fail_point!("before_commit", |ms| ms.and_then(|ms| ms.parse().ok()));
     None

@@ -5,8 +5,8 @@
 //! Alone, a loser's transaction is six round trips (begin with the fence
 //! lock, ownership read with the key's lock, replay read, free use, the
 //! seat count, rollback): about 555 µs of Postgres per loser at a launch
-//! on the dev VM, where a winner costs little more (docs/benchmarks.md,
-//! "The Postgres-only engine's losers"). Here the redeems of a campaign
+//! on the dev VM (docs/benchmarks.md, "The Postgres-only engine's
+//! losers"). Here the redeems of a campaign
 //! whose seats the node last counted all taken, arriving while a batch is
 //! in flight, join the next one: one fence, one read that takes every
 //! key's lock and finds each key's prior success and each user's free use
