@@ -65,6 +65,54 @@ pub const SETTLE_READ: &str = "SELECT q.i, pg_try_advisory_xact_lock(q.l) AS loc
           AND r.use_no = n AND r.released_at IS NULL) ORDER BY n LIMIT 1) AS free_use \
      FROM unnest($3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS q(l, u, k, i)";
 
+/// What [`SETTLE_READ`] found for one member of a group.
+pub(super) struct MemberRead {
+    /// The member's position in its group.
+    pub i: usize,
+    /// Its key's lock was taken (else a transaction holds it: in flight).
+    pub locked: bool,
+    /// Its key already succeeded.
+    pub prior: bool,
+    /// The user's lowest free use, if any is left.
+    pub free_use: Option<i32>,
+}
+
+/// [`SETTLE_READ`] for the redeems of one campaign (`reqs`, non-empty),
+/// taking every member's key lock for the transaction.
+pub(super) async fn read_members<'a>(
+    tx: &mut PgConnection,
+    reqs: impl Iterator<Item = &'a RedeemRequest> + Clone,
+) -> Result<Vec<MemberRead>, sqlx::Error> {
+    let Some(first) = reqs.clone().next() else {
+        return Ok(Vec::new());
+    };
+    let c = &first.campaign;
+    let locks: Vec<i64> = reqs
+        .clone()
+        .map(|r| r.key.lock_key(&c.campaign_id, &r.user))
+        .collect();
+    let users: Vec<&str> = reqs.clone().map(|r| r.user.as_str()).collect();
+    let keys: Vec<&str> = reqs.map(|r| r.key.as_str()).collect();
+    let rows = sqlx::query(SETTLE_READ)
+        .bind(&c.campaign_id)
+        .bind(c.per_user_limit)
+        .bind(&locks)
+        .bind(&users)
+        .bind(&keys)
+        .fetch_all(tx)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(MemberRead {
+                i: (row.try_get::<i64, _>("i")? - 1) as usize,
+                locked: row.try_get("locked")?,
+                prior: row.try_get("prior")?,
+                free_use: row.try_get("free_use")?,
+            })
+        })
+        .collect()
+}
+
 /// How a member left its group.
 pub enum Grouped {
     Done(Box<RedeemOutcome>),
@@ -288,23 +336,9 @@ async fn settle(
     let first = &group[0].req;
     let c = &first.campaign;
     let (epoch, _) = slots::fence_read(&mut *tx, c.slot, first.epoch, None).await?;
-
-    let locks: Vec<i64> = group
-        .iter()
-        .map(|m| m.req.key.lock_key(&c.campaign_id, &m.req.user))
-        .collect();
-    let users: Vec<&str> = group.iter().map(|m| m.req.user.as_str()).collect();
-    let keys: Vec<&str> = group.iter().map(|m| m.req.key.as_str()).collect();
     // A read that ran before a racer's commit only makes this group's
     // insert clash on a unique index, which sends that member alone.
-    let rows = sqlx::query(SETTLE_READ)
-        .bind(&c.campaign_id)
-        .bind(c.per_user_limit)
-        .bind(&locks)
-        .bind(&users)
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?;
+    let read = read_members(&mut *tx, group.iter().map(|m| &m.req)).await?;
 
     let slot = Slot::new(c.slot).expect("stored slot");
     let mut ids = Vec::new();
@@ -318,14 +352,11 @@ async fn settle(
         Vec::new(),
         Vec::new(),
     );
-    for row in &rows {
-        let i = (row.try_get::<i64, _>("i")? - 1) as usize;
-        let locked: bool = row.try_get("locked")?;
-        let prior: bool = row.try_get("prior")?;
-        let free: Option<i32> = row.try_get("free_use")?;
-        let (true, false, Some(use_no)) = (locked, prior, free) else {
+    for r in read {
+        let (true, false, Some(use_no)) = (r.locked, r.prior, r.free_use) else {
             continue;
         };
+        let i = r.i;
         let m = &group[i].req;
         let id = RedemptionId::random(slot, &mut rand::thread_rng())
             .as_str()

@@ -22,14 +22,14 @@
 //! every key's lock, as on the single path, so no success under the same
 //! key can commit between the read and the answer.
 
-use super::group_commit::{by_campaign, SETTLE_READ};
+use super::group_commit::{by_campaign, read_members};
 use super::pg::begin_fenced;
 use super::RedeemRequest;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::store::{batch, slots};
 use futures::future::join_all;
-use sqlx::{Connection, PgPool, Row};
+use sqlx::{Connection, PgPool};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -122,31 +122,14 @@ async fn decide(db: &PgPool, group: &[Ask]) -> ApiResult<Vec<Option<ApiError>>> 
         // The group shares its routed epoch: a fence refusal sends every
         // member alone, to be refused with it one by one.
         slots::fence_read(&mut tx, c.slot, first.epoch, None).await?;
-        let locks: Vec<i64> = group
-            .iter()
-            .map(|a| a.req.key.lock_key(&c.campaign_id, &a.req.user))
-            .collect();
-        let users: Vec<&str> = group.iter().map(|a| a.req.user.as_str()).collect();
-        let keys: Vec<&str> = group.iter().map(|a| a.req.key.as_str()).collect();
-        let rows = sqlx::query(SETTLE_READ)
-            .bind(&c.campaign_id)
-            .bind(c.per_user_limit)
-            .bind(&locks)
-            .bind(&users)
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await?;
+        let read = read_members(&mut tx, group.iter().map(|a| &a.req)).await?;
         let taken: i64 = sqlx::query_scalar(SEATS_TAKEN)
             .bind(&c.campaign_id)
             .fetch_one(&mut *tx)
             .await?;
         let mut answers: Vec<Option<ApiError>> = group.iter().map(|_| None).collect();
-        for row in &rows {
-            let i = (row.try_get::<i64, _>("i")? - 1) as usize;
-            let locked: bool = row.try_get("locked")?;
-            let prior: bool = row.try_get("prior")?;
-            let free: Option<i32> = row.try_get("free_use")?;
-            answers[i] = match (locked, prior, free) {
+        for r in read {
+            answers[r.i] = match (r.locked, r.prior, r.free_use) {
                 (true, false, None) => Some(ApiError::AlreadyRedeemed(
                     "this user reached the campaign's per-user limit",
                 )),
